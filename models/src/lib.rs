@@ -1,0 +1,18 @@
+//! # roi-models: training, evaluation and scoring of ROI's models
+//!
+//! ROI scores homeowners with four calibrated propensity models (`sell`, `buy`,
+//! `refinance`, `investment`, 90-day horizon) and values homes with an AVM. This crate
+//! holds what those models share; today that is [`metrics`], the evaluation measures used
+//! for every model and for the synthetic world's oracle (AUC, average precision,
+//! precision and recall at an alert budget, calibration error).
+//!
+//! ```
+//! use roi_models::metrics::{roc_auc, precision_at_budget};
+//! let scores = [0.9, 0.8, 0.3, 0.1];
+//! let labels = [true, false, true, false];
+//! assert_eq!(roc_auc(&scores, &labels), Some(0.75));
+//! let at = precision_at_budget(&scores, &labels, 0.25).unwrap();
+//! assert_eq!(at.precision, 1.0);
+//! ```
+
+pub mod metrics;

@@ -1,0 +1,117 @@
+//! Human summaries printed on stdout.
+
+use roi_datasets::{GenerationReport, OracleSample};
+use roi_models::metrics::{average_precision, budget_share, precision_at_budget, roc_auc};
+
+/// Alerts per contact and year the old system aimed for.
+pub const ALERT_BUDGET_PER_YEAR: f64 = 0.10;
+
+/// Oracle quality of one intent kind.
+#[derive(Debug, Clone)]
+pub struct OracleLine {
+    /// Kind name.
+    pub kind: &'static str,
+    /// Snapshot rows.
+    pub rows: usize,
+    /// Share of rows with the outcome within the horizon.
+    pub base_rate: f64,
+    /// ROC AUC of the latent probability.
+    pub auc: Option<f64>,
+    /// Average precision.
+    pub average_precision: Option<f64>,
+    /// Precision when alerting 10% of contacts per year.
+    pub precision_at_budget: Option<f64>,
+    /// Recall at the same budget.
+    pub recall_at_budget: Option<f64>,
+}
+
+/// Scores the world's latent probabilities against its outcomes.
+pub fn oracle_lines(samples: &[OracleSample]) -> Vec<OracleLine> {
+    use roi_schemas::StrEnum;
+    samples
+        .iter()
+        .map(|s| {
+            let at = precision_at_budget(
+                &s.scores,
+                &s.labels,
+                budget_share(ALERT_BUDGET_PER_YEAR, 12.0),
+            );
+            OracleLine {
+                kind: s.kind.as_str(),
+                rows: s.scores.len(),
+                base_rate: s.labels.iter().filter(|l| **l).count() as f64
+                    / s.labels.len().max(1) as f64,
+                auc: roc_auc(&s.scores, &s.labels),
+                average_precision: average_precision(&s.scores, &s.labels),
+                precision_at_budget: at.map(|a| a.precision),
+                recall_at_budget: at.map(|a| a.recall),
+            }
+        })
+        .collect()
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}"))
+}
+
+/// Prints what a generation wrote and how predictable its outcomes are.
+pub fn print_world(report: &GenerationReport) {
+    let m = &report.manifest;
+    println!(
+        "world: scale {} seed {}{} -> {}",
+        m.scale,
+        m.seed,
+        if m.dirty { " (dirty)" } else { "" },
+        report.out.display()
+    );
+    println!(
+        "  period: history from {}, events {} .. {}",
+        m.history_start, m.events_start, m.end
+    );
+    println!("  tables:");
+    for (name, rows) in &m.tables {
+        println!("    {name:<24} {rows:>12} rows");
+    }
+    let e = &m.events;
+    println!(
+        "  events: {} in {} NDJSON files; {} out of order, {} over 1 h late",
+        e.events,
+        e.files.len(),
+        e.out_of_order,
+        e.late_over_1h
+    );
+    if !e.malformed.is_empty() {
+        let parts: Vec<String> = e
+            .malformed
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("  malformed lines: {}", parts.join(", "));
+    }
+    println!(
+        "  generated in {:.1} s ({:.0} events/s)",
+        report.seconds,
+        e.events as f64 / report.seconds.max(1e-9)
+    );
+    println!();
+    println!(
+        "oracle (latent 3-month probabilities vs outcomes; budget = {:.0}% of contacts alerted per year):",
+        ALERT_BUDGET_PER_YEAR * 100.0
+    );
+    println!(
+        "  {:<11} {:>9} {:>9} {:>7} {:>7} {:>10} {:>9}",
+        "model", "rows", "base", "AUC", "AP", "prec@bud", "rec@bud"
+    );
+    for l in oracle_lines(&report.oracle) {
+        println!(
+            "  {:<11} {:>9} {:>9.4} {:>7} {:>7} {:>10} {:>9}",
+            l.kind,
+            l.rows,
+            l.base_rate,
+            opt(l.auc),
+            opt(l.average_precision),
+            opt(l.precision_at_budget),
+            opt(l.recall_at_budget)
+        );
+    }
+}
