@@ -1,0 +1,44 @@
+//! Calendar days: the granularity of every feature window.
+//!
+//! A window of *N* days as of day *D* covers the whole UTC days *D − N + 1 ..= D*; a
+//! feature "as of day *D*" sees every event whose time is at or before the end of *D*.
+
+/// Days since 1970-01-01 (UTC).
+pub type Day = i32;
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The day containing `ts_ms`.
+pub fn day_of(ts_ms: i64) -> Day {
+    ts_ms.div_euclid(DAY_MS) as Day
+}
+
+/// The last millisecond of `day`.
+pub fn end_of_day_ms(day: Day) -> i64 {
+    (i64::from(day) + 1) * DAY_MS - 1
+}
+
+/// The calendar date of `day`.
+pub fn date(day: Day) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(i64::from(day) * 86_400, 0)
+        .expect("day within chrono's range")
+        .date_naive()
+}
+
+/// The day of a calendar date.
+pub fn day_of_date(d: chrono::NaiveDate) -> Day {
+    day_of(
+        d.and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp_millis(),
+    )
+}
+
+/// Months since 2000-01 of `day` (the lake's monthly series are keyed by month).
+pub fn month_index(day: Day) -> i32 {
+    use chrono::Datelike;
+    let d = date(day);
+    (d.year() - 2000) * 12 + d.month0() as i32
+}
