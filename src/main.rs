@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use roi_datasets::{Scale, WorldConfig};
+use roi_pipeline::StreamConfig;
+use roi_pipeline::watermark::EventTimeConfig;
 
 use crate::config::Config;
 
@@ -50,9 +52,40 @@ enum Command {
     /// Generate synthetic worlds with ground truth
     #[command(subcommand)]
     Datasets(DatasetsCommand),
+    /// Stream behaviour events into windowed features, signals and dead letters
+    Stream(StreamArgs),
+    /// Inspect the feature and signal catalog
+    #[command(subcommand)]
+    Features(FeaturesCommand),
     /// Inspect the effective configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+struct StreamArgs {
+    /// file:PATH (an NDJSON file or a directory of them), or stdin / -
+    #[arg(long, value_name = "SPEC")]
+    source: String,
+    /// Stop when the source has no more data (otherwise keep following it)
+    #[arg(long)]
+    until_idle: bool,
+    /// How far the watermark trails the newest event time, seconds
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    max_out_of_order: u64,
+    /// How far behind the watermark an event is still applied, seconds; later ones are
+    /// dead-lettered with reason `late`
+    #[arg(long, value_name = "SECS", default_value_t = 6 * 3600)]
+    allowed_lateness: u64,
+    /// Decoder threads [default: all cores]
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+enum FeaturesCommand {
+    /// Print every feature and signal with its window, unit, category and meaning
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -145,11 +178,32 @@ fn run(cli: Cli) -> Result<()> {
             let report = roi_datasets::generate(&world).context("generating the demo world")?;
             summary::print_world(&report);
             println!();
-            println!(
-                "next: the raw zone is Parquet + NDJSON under {}",
-                report.out.display()
+            let lake = config.lake_dir();
+            let mut stream = StreamConfig::new(
+                format!("file:{}", report.out.join("events").display()),
+                &lake,
             );
+            stream.progress = progress;
+            println!("streaming the world's events through the feature windows...");
+            let streamed = roi_pipeline::run(&stream).context("streaming the demo events")?;
+            summary::print_stream(&streamed, &lake);
         }
+        Command::Stream(args) => {
+            let lake = config.lake_dir();
+            let mut stream = StreamConfig::new(args.source, &lake);
+            stream.until_idle = args.until_idle;
+            stream.event_time = EventTimeConfig {
+                max_out_of_order_ms: args.max_out_of_order as i64 * 1000,
+                allowed_lateness_ms: args.allowed_lateness as i64 * 1000,
+            };
+            if let Some(t) = args.threads {
+                stream.threads = t.max(1);
+            }
+            stream.progress = progress;
+            let streamed = roi_pipeline::run(&stream).context("streaming")?;
+            summary::print_stream(&streamed, &lake);
+        }
+        Command::Features(FeaturesCommand::List) => summary::print_catalog(),
         Command::Datasets(DatasetsCommand::Generate(args)) => {
             let world = WorldConfig {
                 scale: args.scale.unwrap_or(config.datasets.scale),

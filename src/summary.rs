@@ -115,3 +115,82 @@ pub fn print_world(report: &GenerationReport) {
         );
     }
 }
+
+/// Prints what a stream run did.
+pub fn print_stream(r: &roi_pipeline::StreamReport, lake: &std::path::Path) {
+    let dead: u64 = r.dead_letters.values().sum();
+    println!("stream: {} -> {}", r.source, lake.display());
+    println!(
+        "  {} lines in {:.1} s ({:.0} lines/s, {} decoder threads); {} events applied",
+        r.lines, r.seconds, r.lines_per_second, r.threads, r.accepted
+    );
+    if dead > 0 {
+        let parts: Vec<String> = r
+            .dead_letters
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        println!("  dead-lettered {dead}: {}", parts.join(", "));
+    } else {
+        println!("  dead-lettered 0");
+    }
+    println!(
+        "  window state: {} homeowners, {:.0} bytes each on average; watermark {}",
+        r.contacts,
+        r.state_bytes_per_contact,
+        r.watermark.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  wrote {} feature snapshots ({} .. {}) and {} signal firings",
+        r.snapshots,
+        r.first_day.as_deref().unwrap_or("-"),
+        r.last_day.as_deref().unwrap_or("-"),
+        r.signals
+    );
+    for (name, n) in &r.signals_by_name {
+        println!("    {name:<24} {n:>9}");
+    }
+    match &r.context.properties_from {
+        Some(from) => println!(
+            "  context: {} homeowners, homes from {from}",
+            r.context.contacts
+        ),
+        None => println!("  context: none found in the lake (context features are null)"),
+    }
+}
+
+/// Prints the feature and signal catalog.
+pub fn print_catalog() {
+    use roi_features::catalog::{CATALOG_VERSION, FEATURES};
+    use roi_features::signal::SIGNALS;
+    println!("features ({}, catalog {CATALOG_VERSION}):", FEATURES.len());
+    println!(
+        "  {:<28} {:<13} {:<9} {:<10} description",
+        "name", "window", "unit", "category"
+    );
+    for f in FEATURES {
+        println!(
+            "  {:<28} {:<13} {:<9} {:<10} {}",
+            f.name,
+            f.window,
+            f.unit,
+            f.category.as_str(),
+            f.description
+        );
+    }
+    println!();
+    println!("signals ({}):", SIGNALS.len());
+    println!(
+        "  {:<24} {:<18} {:<9} description",
+        "name", "category", "pattern"
+    );
+    for s in SIGNALS {
+        println!(
+            "  {:<24} {:<18} {:<9} {}",
+            s.name,
+            s.category.as_str(),
+            s.pattern.as_str(),
+            s.description
+        );
+    }
+}

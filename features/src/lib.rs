@@ -37,4 +37,5 @@ pub mod context;
 pub mod day;
 pub mod history;
 pub mod signal;
+pub mod snapshot;
 pub mod state;

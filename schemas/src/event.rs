@@ -133,6 +133,8 @@ str_enum! {
         FutureTimestamp = "future_timestamp",
         /// Event time is behind the watermark by more than the allowed lateness.
         Late = "late",
+        /// An event with the same organization and event id was already accepted.
+        DuplicateEvent = "duplicate_event",
     }
 }
 
@@ -168,120 +170,232 @@ impl Rejection {
 /// Maximum clock skew tolerated for event times ahead of the reference time.
 pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::hours(24);
 
-/// Parses and validates one NDJSON line.
-///
-/// `now` is the reference time for the future-timestamp check (`None` uses the wall clock).
-/// Unknown extra fields are ignored, so producers can add fields without breaking readers.
-pub fn parse_event_line(line: &str, now: Option<DateTime<Utc>>) -> Result<Event, Rejection> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-        Rejection::new(
-            RejectReason::MalformedJson,
-            None,
-            format!("not valid JSON: {e}"),
-        )
-    })?;
-    let obj = value.as_object().ok_or_else(|| {
-        Rejection::new(
-            RejectReason::MalformedJson,
-            None,
-            "line is not a JSON object".into(),
-        )
-    })?;
+/// The typed shape of a line, borrowed from the input: the fast path of
+/// [`parse_event_line`]. Any type mismatch falls back to the diagnostic path.
+#[derive(serde::Deserialize)]
+struct RawEvent<'a> {
+    event_id: Option<i64>,
+    org_id: Option<i64>,
+    contact_id: Option<i64>,
+    #[serde(borrow)]
+    event_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    ts: Option<std::borrow::Cow<'a, str>>,
+    session_id: Option<i64>,
+    property_id: Option<i64>,
+    document_id: Option<i64>,
+    listing_id: Option<i64>,
+    #[serde(borrow)]
+    search_zip: Option<std::borrow::Cow<'a, str>>,
+    campaign_id: Option<i64>,
+    amount: Option<f64>,
+}
 
-    let get = |field: &'static str| obj.get(field).filter(|v| !v.is_null());
-    let required = |field: &'static str| {
-        get(field).ok_or_else(|| {
-            Rejection::new(
-                RejectReason::MissingField,
-                Some(field),
-                format!("required field {field:?} is missing"),
-            )
+fn missing(field: &'static str) -> Rejection {
+    Rejection::new(
+        RejectReason::MissingField,
+        Some(field),
+        format!("required field {field:?} is missing"),
+    )
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` quickly; anything else goes through chrono.
+fn parse_ts(text: &str) -> Result<DateTime<Utc>, Rejection> {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        b.get(r)?.iter().try_fold(0i64, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
         })
     };
-    let int = |field: &'static str, v: &serde_json::Value| {
-        v.as_i64().ok_or_else(|| {
-            Rejection::new(
-                RejectReason::InvalidField,
-                Some(field),
-                format!("field {field:?} must be an integer, got {v}"),
-            )
-        })
-    };
-    let opt_int = |field: &'static str| get(field).map(|v| int(field, v)).transpose();
-
-    let event_id = EventId(int("event_id", required("event_id")?)?);
-    let org_id = OrgId(int("org_id", required("org_id")?)?);
-    let contact_id = ContactId(int("contact_id", required("contact_id")?)?);
-    let type_value = required("event_type")?;
-    let type_text = type_value.as_str().ok_or_else(|| {
-        Rejection::new(
-            RejectReason::InvalidField,
-            Some("event_type"),
-            format!("field \"event_type\" must be a string, got {type_value}"),
-        )
-    })?;
-    let event_type = EventType::parse(type_text).ok_or_else(|| {
-        Rejection::new(
-            RejectReason::UnknownEventType,
-            Some("event_type"),
-            format!("unknown event_type {type_text:?}"),
-        )
-    })?;
-    let ts_value = required("ts")?;
-    let ts_text = ts_value.as_str().unwrap_or_default();
-    let ts = DateTime::parse_from_rfc3339(ts_text)
+    let fast = (b.len() == 20 || b.len() == 24)
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[b.len() - 1] == b'Z';
+    if fast {
+        let milli = if b.len() == 24 {
+            if b[19] == b'.' { digits(20..23) } else { None }
+        } else {
+            Some(0)
+        };
+        if let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s), Some(ms)) = (
+            digits(0..4),
+            digits(5..7),
+            digits(8..10),
+            digits(11..13),
+            digits(14..16),
+            digits(17..19),
+            milli,
+        ) && let Some(date) = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)
+            && let Some(t) = date.and_hms_milli_opt(h as u32, mi as u32, s as u32, ms as u32)
+        {
+            return Ok(t.and_utc());
+        }
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
             Rejection::new(
                 RejectReason::InvalidTimestamp,
                 Some("ts"),
-                format!("field \"ts\" = {ts_value} is not an RFC 3339 timestamp: {e}"),
+                format!("field \"ts\" = {text:?} is not an RFC 3339 timestamp: {e}"),
             )
-        })?
-        .with_timezone(&Utc);
+        })
+}
+
+/// Checks the event time against the reference time and the Unix epoch.
+fn check_ts(ts: DateTime<Utc>, text: &str, now: Option<DateTime<Utc>>) -> Result<(), Rejection> {
+    if ts.timestamp_millis() < 0 {
+        return Err(Rejection::new(
+            RejectReason::InvalidTimestamp,
+            Some("ts"),
+            format!("field \"ts\" = {text:?} is before 1970-01-01"),
+        ));
+    }
     let now = now.unwrap_or_else(Utc::now);
     if ts > now + MAX_FUTURE_SKEW {
         return Err(Rejection::new(
             RejectReason::FutureTimestamp,
             Some("ts"),
-            format!("field \"ts\" = {ts_text:?} is in the future (reference time {now})"),
+            format!("field \"ts\" = {text:?} is in the future (reference time {now})"),
         ));
     }
-    let search_zip = match get("search_zip") {
-        None => None,
-        Some(v) => Some(
-            v.as_str()
-                .ok_or_else(|| {
-                    Rejection::new(
-                        RejectReason::InvalidField,
-                        Some("search_zip"),
-                        format!("field \"search_zip\" must be a string, got {v}"),
-                    )
-                })?
-                .to_owned(),
-        ),
+    Ok(())
+}
+
+/// Parses and validates one NDJSON line.
+///
+/// `now` is the reference time for the future-timestamp check (`None` uses the wall clock).
+/// Unknown extra fields are ignored, so producers can add fields without breaking readers.
+/// Well-formed lines take a fast, borrowing path; only bad lines pay for the diagnosis
+/// that names the offending field and value.
+pub fn parse_event_line(line: &str, now: Option<DateTime<Utc>>) -> Result<Event, Rejection> {
+    let Ok(raw) = serde_json::from_str::<RawEvent<'_>>(line) else {
+        return Err(diagnose(line));
     };
-    let amount = match get("amount") {
-        None => None,
-        Some(v) => Some(v.as_f64().filter(|a| a.is_finite()).ok_or_else(|| {
-            Rejection::new(
-                RejectReason::InvalidField,
-                Some("amount"),
-                format!("field \"amount\" must be a number, got {v}"),
-            )
-        })?),
-    };
+    let event_type_text = raw.event_type.ok_or_else(|| missing("event_type"))?;
+    let event_id = raw.event_id.ok_or_else(|| missing("event_id"))?;
+    let org_id = raw.org_id.ok_or_else(|| missing("org_id"))?;
+    let contact_id = raw.contact_id.ok_or_else(|| missing("contact_id"))?;
+    let event_type = EventType::parse(&event_type_text).ok_or_else(|| {
+        Rejection::new(
+            RejectReason::UnknownEventType,
+            Some("event_type"),
+            format!("unknown event_type {event_type_text:?}"),
+        )
+    })?;
+    let ts_text = raw.ts.ok_or_else(|| missing("ts"))?;
+    let ts = parse_ts(&ts_text)?;
+    check_ts(ts, &ts_text, now)?;
+    if let Some(a) = raw.amount
+        && !a.is_finite()
+    {
+        return Err(Rejection::new(
+            RejectReason::InvalidField,
+            Some("amount"),
+            format!("field \"amount\" must be finite, got {a}"),
+        ));
+    }
     Ok(Event {
-        event_id,
-        org_id,
-        contact_id,
+        event_id: EventId(event_id),
+        org_id: OrgId(org_id),
+        contact_id: ContactId(contact_id),
         event_type,
         ts,
-        session_id: opt_int("session_id")?.map(SessionId),
-        property_id: opt_int("property_id")?.map(PropertyId),
-        document_id: opt_int("document_id")?.map(DocumentId),
-        listing_id: opt_int("listing_id")?.map(ListingId),
-        search_zip,
-        campaign_id: opt_int("campaign_id")?.map(CampaignId),
-        amount,
+        session_id: raw.session_id.map(SessionId),
+        property_id: raw.property_id.map(PropertyId),
+        document_id: raw.document_id.map(DocumentId),
+        listing_id: raw.listing_id.map(ListingId),
+        search_zip: raw.search_zip.map(|z| z.into_owned()),
+        campaign_id: raw.campaign_id.map(CampaignId),
+        amount: raw.amount,
     })
+}
+
+/// The slow path for lines the typed parse refused: find what is wrong and say so.
+fn diagnose(line: &str) -> Rejection {
+    let invalid = |field: &'static str, message: String| {
+        Rejection::new(RejectReason::InvalidField, Some(field), message)
+    };
+    let check = || -> Result<(), Rejection> {
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+            Rejection::new(
+                RejectReason::MalformedJson,
+                None,
+                format!("not valid JSON: {e}"),
+            )
+        })?;
+        let obj = value.as_object().ok_or_else(|| {
+            Rejection::new(
+                RejectReason::MalformedJson,
+                None,
+                "line is not a JSON object".into(),
+            )
+        })?;
+        let get = |field: &'static str| obj.get(field).filter(|v| !v.is_null());
+        for field in ["event_id", "org_id", "contact_id", "event_type", "ts"] {
+            get(field).ok_or_else(|| missing(field))?;
+        }
+        for field in [
+            "event_id",
+            "org_id",
+            "contact_id",
+            "session_id",
+            "property_id",
+            "document_id",
+            "listing_id",
+            "campaign_id",
+        ] {
+            if let Some(v) = get(field)
+                && !v.is_i64()
+            {
+                return Err(invalid(
+                    field,
+                    format!("field {field:?} must be an integer, got {v}"),
+                ));
+            }
+        }
+        for field in ["event_type", "search_zip"] {
+            if let Some(v) = get(field)
+                && !v.is_string()
+            {
+                return Err(invalid(
+                    field,
+                    format!("field {field:?} must be a string, got {v}"),
+                ));
+            }
+        }
+        if let Some(v) = get("amount")
+            && !v.as_f64().is_some_and(f64::is_finite)
+        {
+            return Err(invalid(
+                "amount",
+                format!("field \"amount\" must be a number, got {v}"),
+            ));
+        }
+        match get("ts") {
+            Some(v) if !v.is_string() => Err(Rejection::new(
+                RejectReason::InvalidTimestamp,
+                Some("ts"),
+                format!("field \"ts\" = {v} is not an RFC 3339 timestamp string"),
+            )),
+            _ => Ok(()),
+        }
+    };
+    if let Err(r) = check() {
+        return r;
+    }
+    // Every field checks out one by one, yet the typed parse refused the line: the JSON
+    // itself is ambiguous (for example a key given twice).
+    let detail = serde_json::from_str::<RawEvent<'_>>(line)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    Rejection::new(
+        RejectReason::MalformedJson,
+        None,
+        format!("ambiguous JSON object: {detail}"),
+    )
 }

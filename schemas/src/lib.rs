@@ -11,6 +11,7 @@
 //!   sales, loans and property records from a named [`RecordSource`];
 //! - **market** ([`market`]) and **truth** ([`truth`]) tables written by the synthetic world;
 //! - **alerts** ([`alert`]): the [`Alert`] the streaming job emits and the API serves;
+//! - **stream outputs**: [`SignalFiring`] rows and [`DeadLetter`] records;
 //! - **Arrow tables** ([`table`]): one Arrow schema per table, with lossless conversion
 //!   between rows and `RecordBatch`es through the [`Table`] trait.
 //!
@@ -24,15 +25,18 @@
 //! ```
 
 pub mod alert;
+pub mod dead_letter;
 pub mod entity;
 pub mod error;
 pub mod event;
 pub mod ids;
 pub mod market;
+pub mod signal;
 pub mod table;
 pub mod truth;
 
 pub use alert::{Alert, AlertStatus, IntentKind};
+pub use dead_letter::DeadLetter;
 pub use entity::{
     Agent, Contact, Loan, LoanPurpose, OrgKind, Organization, Property, PropertyRecord,
     PropertyType, RecordSource, Sale, Territory,
@@ -41,6 +45,7 @@ pub use error::{Error, Result};
 pub use event::{Event, EventType, RejectReason, Rejection, parse_event_line};
 pub use ids::*;
 pub use market::{Metro, MortgageRate, Neighbourhood, PriceIndex};
+pub use signal::SignalFiring;
 pub use table::{Column, StrEnum, Table};
 pub use truth::{IntentSnapshot, Outcome, PropertyValue, RecordLink};
 

@@ -1,0 +1,343 @@
+//! The streaming job: source → decode → `dedupe` → `event_time` → `features`, with
+//! dead letters, feature snapshots, signal firings and run metrics written to the lake.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use roi_features::day::{Day, date};
+use roi_features::snapshot::{self, Snapshot};
+use roi_schemas::{DeadLetter, SignalFiring, StrEnum, Table};
+use serde::Serialize;
+
+use crate::context::{self, ContextReport};
+use crate::decode::decode;
+use crate::dedupe::Dedupe;
+use crate::event_time::{EventTime, fmt_ms};
+use crate::lake::PartitionedTable;
+use crate::operator::{Operator, Output};
+use crate::source::{self, Poll, Source};
+use crate::watermark::EventTimeConfig;
+use crate::window::FeatureWindow;
+use crate::{Error, Result};
+
+/// How to run the stream.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// `file:PATH`, `stdin` or `-`.
+    pub source: String,
+    /// Stop when the source has no more data instead of waiting for more.
+    pub until_idle: bool,
+    /// Lake root.
+    pub lake: PathBuf,
+    /// Watermark settings.
+    pub event_time: EventTimeConfig,
+    /// Decoder threads (1 = decode on the job's thread).
+    pub threads: usize,
+    /// Lines per source poll.
+    pub chunk_lines: usize,
+    /// Reference time for the future-timestamp check (default: now).
+    pub now: Option<DateTime<Utc>>,
+    /// Print a live progress line on stderr.
+    pub progress: bool,
+}
+
+impl StreamConfig {
+    /// Defaults for `source` into `lake`.
+    pub fn new(source: impl Into<String>, lake: impl Into<PathBuf>) -> StreamConfig {
+        StreamConfig {
+            source: source.into(),
+            until_idle: true,
+            lake: lake.into(),
+            event_time: EventTimeConfig::default(),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            chunk_lines: 64 * 1024,
+            now: None,
+            progress: false,
+        }
+    }
+}
+
+/// What a run did (also written to `_runs/stream/`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    /// Source description.
+    pub source: String,
+    /// Lines read.
+    pub lines: u64,
+    /// Events applied to the windows.
+    pub accepted: u64,
+    /// Dead letters per reason.
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Homeowners with window state.
+    pub contacts: usize,
+    /// Average window-state bytes per homeowner at the end of input.
+    pub state_bytes_per_contact: f64,
+    /// Feature snapshot rows written.
+    pub snapshots: u64,
+    /// Signal firings written.
+    pub signals: u64,
+    /// Signal firings per signal.
+    pub signals_by_name: BTreeMap<String, u64>,
+    /// Final watermark.
+    pub watermark: Option<String>,
+    /// Days closed (snapshot days).
+    pub first_day: Option<String>,
+    /// Last snapshot day.
+    pub last_day: Option<String>,
+    /// Context used.
+    pub context: ContextReport,
+    /// Event-time settings.
+    pub event_time: EventTimeConfig,
+    /// Decoder threads.
+    pub threads: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Lines per second.
+    pub lines_per_second: f64,
+}
+
+struct Sinks {
+    features: PartitionedTable,
+    signals: PartitionedTable,
+    dead: PartitionedTable,
+    pending_snapshots: Vec<Snapshot>,
+    pending_signals: Vec<SignalFiring>,
+    pending_dead: Vec<DeadLetter>,
+    dead_by_reason: BTreeMap<String, u64>,
+    signals_by_name: BTreeMap<String, u64>,
+    first_day: Option<Day>,
+    last_day: Option<Day>,
+}
+
+const FLUSH_ROWS: usize = 200_000;
+
+fn month_key(day: Day) -> String {
+    format!("month={}", date(day).format("%Y-%m"))
+}
+
+impl Sinks {
+    fn take(&mut self, out: &mut Output) {
+        for d in &out.dead {
+            *self
+                .dead_by_reason
+                .entry(d.reason.as_str().to_owned())
+                .or_default() += 1;
+        }
+        for s in &out.signals {
+            *self.signals_by_name.entry(s.signal.clone()).or_default() += 1;
+        }
+        for s in &out.snapshots {
+            self.first_day = Some(self.first_day.map_or(s.day, |d| d.min(s.day)));
+            self.last_day = Some(self.last_day.map_or(s.day, |d| d.max(s.day)));
+        }
+        self.pending_dead.append(&mut out.dead);
+        self.pending_snapshots.append(&mut out.snapshots);
+        self.pending_signals.append(&mut out.signals);
+    }
+
+    /// Writes complete months (before `closed_through`'s month), anything when a buffer is
+    /// large, or everything when `all`.
+    fn flush(&mut self, closed_through: Option<Day>, all: bool) -> Result<()> {
+        let open_month = closed_through.map(month_key);
+        let big =
+            self.pending_snapshots.len() >= FLUSH_ROWS || self.pending_signals.len() >= FLUSH_ROWS;
+        let ready =
+            |day: Day| all || big || open_month.as_ref().is_none_or(|m| month_key(day) < *m);
+        let mut keep_snap = Vec::new();
+        let mut by_month: BTreeMap<String, Vec<Snapshot>> = BTreeMap::new();
+        for s in self.pending_snapshots.drain(..) {
+            if ready(s.day) {
+                by_month.entry(month_key(s.day)).or_default().push(s);
+            } else {
+                keep_snap.push(s);
+            }
+        }
+        self.pending_snapshots = keep_snap;
+        for (month, rows) in by_month {
+            self.features.write(&month, &snapshot::to_batch(&rows)?)?;
+        }
+        let mut keep_sig = Vec::new();
+        let mut by_month: BTreeMap<String, Vec<SignalFiring>> = BTreeMap::new();
+        for s in self.pending_signals.drain(..) {
+            let day = roi_features::day::day_of_date(s.as_of_date);
+            if ready(day) {
+                by_month.entry(month_key(day)).or_default().push(s);
+            } else {
+                keep_sig.push(s);
+            }
+        }
+        self.pending_signals = keep_sig;
+        for (month, rows) in by_month {
+            self.signals.write(
+                &month,
+                &SignalFiring::to_batch(&rows).map_err(|e| Error::Config(format!("bug: {e}")))?,
+            )?;
+        }
+        if all || self.pending_dead.len() >= FLUSH_ROWS {
+            let rows = std::mem::take(&mut self.pending_dead);
+            if !rows.is_empty() {
+                self.dead.write(
+                    "all",
+                    &DeadLetter::to_batch(&rows).map_err(|e| Error::Config(format!("bug: {e}")))?,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the stream to the end of its source (or forever when following).
+pub fn run(config: &StreamConfig) -> Result<StreamReport> {
+    let started = Instant::now();
+    let mut src: Box<dyn Source> = source::from_spec(&config.source, !config.until_idle)?;
+    let (index, context_report) = context::load(&config.lake)?;
+    tracing::info!(contacts = context_report.contacts, from = ?context_report.properties_from, "context loaded");
+    let mut dedupe = Dedupe::default();
+    let mut event_time = EventTime::new(config.event_time);
+    let mut window = FeatureWindow::new(Arc::new(index));
+    let mut sinks = Sinks {
+        features: PartitionedTable::create(
+            &config.lake,
+            "features",
+            "contact_features",
+            snapshot::schema(),
+        )?,
+        signals: PartitionedTable::create(
+            &config.lake,
+            "signals",
+            "signal_firings",
+            SignalFiring::schema(),
+        )?,
+        dead: PartitionedTable::create(
+            &config.lake,
+            "dead_letter",
+            "events",
+            DeadLetter::schema(),
+        )?,
+        pending_snapshots: Vec::new(),
+        pending_signals: Vec::new(),
+        pending_dead: Vec::new(),
+        dead_by_reason: BTreeMap::new(),
+        signals_by_name: BTreeMap::new(),
+        first_day: None,
+        last_day: None,
+    };
+    let now = config.now.unwrap_or_else(Utc::now);
+    let mut out = Output::default();
+    let (mut lines, mut accepted) = (0u64, 0u64);
+    let mut closed: Option<Day> = None;
+    let mut last_progress = Instant::now();
+    let live = config.progress && std::io::stderr().is_terminal();
+    for op in [
+        &mut dedupe as &mut dyn Operator,
+        &mut event_time,
+        &mut window,
+    ] {
+        op.on_start(&mut out)?;
+    }
+    loop {
+        match src.poll(config.chunk_lines)? {
+            Poll::Lines(chunk) => {
+                lines += chunk.lines.len() as u64;
+                let decoded = decode(&chunk, config.threads, now)?;
+                out.dead.extend(decoded.dead);
+                for batch in decoded.batches {
+                    let Some(b) = dedupe.process(batch, &mut out)? else {
+                        continue;
+                    };
+                    let Some(b) = event_time.process(b, &mut out)? else {
+                        continue;
+                    };
+                    accepted += b.batch.num_rows() as u64;
+                    window.process(b, &mut out)?;
+                }
+                if out.closed_through > closed
+                    && let Some(d) = out.closed_through
+                {
+                    closed = Some(d);
+                    dedupe.on_watermark(d, &mut out)?;
+                    window.on_watermark(d, &mut out)?;
+                }
+                sinks.take(&mut out);
+                sinks.flush(closed, false)?;
+            }
+            Poll::Idle => std::thread::sleep(Duration::from_millis(200)),
+            Poll::Done => break,
+        }
+        if live && last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            let dead: u64 = sinks.dead_by_reason.values().sum();
+            eprint!(
+                "\r{:>10} events  {:>8.0}/s  watermark {}  dead-lettered {}  late {}   ",
+                lines,
+                lines as f64 / secs,
+                event_time
+                    .watermark()
+                    .map(fmt_ms)
+                    .unwrap_or_else(|| "-".into()),
+                dead,
+                event_time.late
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+    if live {
+        eprintln!();
+    }
+    let bytes = window.bytes_per_contact();
+    let contacts = window.contacts();
+    for op in [
+        &mut dedupe as &mut dyn Operator,
+        &mut event_time,
+        &mut window,
+    ] {
+        op.close(&mut out)?;
+    }
+    sinks.take(&mut out);
+    sinks.flush(closed, true)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = StreamReport {
+        source: src.describe(),
+        lines,
+        accepted,
+        dead_letters: sinks.dead_by_reason.clone(),
+        contacts,
+        state_bytes_per_contact: bytes,
+        snapshots: sinks.features.rows(),
+        signals: sinks.signals.rows(),
+        signals_by_name: sinks.signals_by_name.clone(),
+        watermark: event_time.watermark().map(fmt_ms),
+        first_day: sinks.first_day.map(|d| date(d).to_string()),
+        last_day: sinks.last_day.map(|d| date(d).to_string()),
+        context: context_report,
+        event_time: config.event_time,
+        threads: config.threads,
+        seconds,
+        lines_per_second: lines as f64 / seconds.max(1e-9),
+    };
+    let about = serde_json::json!({"catalog_version": roi_features::catalog::CATALOG_VERSION, "source": report.source});
+    sinks.features.finish(about.clone())?;
+    sinks.signals.finish(about.clone())?;
+    sinks.dead.finish(about)?;
+    write_run_log(config, &report)?;
+    Ok(report)
+}
+
+fn write_run_log(config: &StreamConfig, report: &StreamReport) -> Result<()> {
+    let dir = config.lake.join("_runs").join("stream");
+    std::fs::create_dir_all(&dir).map_err(Error::io("creating directory", &dir))?;
+    let path = dir.join(format!(
+        "run-{}.json",
+        Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    ));
+    let text = serde_json::to_string_pretty(report)
+        .map_err(|e| Error::Config(format!("bug: run log: {e}")))?;
+    std::fs::write(&path, text + "\n").map_err(Error::io("writing", &path))
+}
