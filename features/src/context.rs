@@ -4,7 +4,7 @@
 //! rates). Every lookup is point-in-time: only sales and loans dated on or before the day
 //! count, and monthly series are read for the *previous* month, the latest one published.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use roi_schemas::{
     Contact, ContactId, Loan, MetroId, MortgageRate, PriceIndex, Property, PropertyId, Sale,
@@ -57,8 +57,36 @@ pub struct ContextIndex {
     /// Sale days per zip, sorted.
     zip_sales: Vec<Vec<Day>>,
     zip_properties: Vec<usize>,
-    index: HashMap<MetroId, HashMap<i32, f64>>,
-    rates: HashMap<i32, f64>,
+    /// Price index per metro, by month index (see [`MonthSeries`]).
+    index: HashMap<MetroId, MonthSeries>,
+    rates: MonthSeries,
+}
+
+/// A monthly series stored densely from its first month.
+#[derive(Debug, Clone, Default)]
+struct MonthSeries {
+    first: i32,
+    values: Vec<Option<f64>>,
+}
+
+impl MonthSeries {
+    fn from_points(mut points: Vec<(i32, f64)>) -> MonthSeries {
+        points.sort_by_key(|p| p.0);
+        let Some(first) = points.first().map(|p| p.0) else {
+            return MonthSeries::default();
+        };
+        let last = points.last().map_or(first, |p| p.0);
+        let mut values = vec![None; (last - first + 1) as usize];
+        for (m, v) in points {
+            values[(m - first) as usize] = Some(v);
+        }
+        MonthSeries { first, values }
+    }
+
+    fn get(&self, month: i32) -> Option<f64> {
+        let i = usize::try_from(month - self.first).ok()?;
+        self.values.get(i).copied().flatten()
+    }
 }
 
 /// The tables the context is built from.
@@ -81,9 +109,9 @@ pub struct ContextTables {
 impl ContextIndex {
     /// Indexes the tables.
     pub fn build(t: ContextTables) -> ContextIndex {
-        let mut zips: HashMap<String, usize> = HashMap::new();
-        let mut zip_of_property: HashMap<PropertyId, usize> = HashMap::new();
-        let mut props: HashMap<PropertyId, &Property> = HashMap::new();
+        let mut zips: HashMap<String, usize> = HashMap::default();
+        let mut zip_of_property: HashMap<PropertyId, usize> = HashMap::default();
+        let mut props: HashMap<PropertyId, &Property> = HashMap::default();
         let mut zip_properties = Vec::new();
         for p in &t.properties {
             let n = zips.len();
@@ -96,7 +124,7 @@ impl ContextIndex {
             props.insert(p.property_id, p);
         }
         let mut zip_sales = vec![Vec::new(); zip_properties.len()];
-        let mut sales: HashMap<PropertyId, Vec<(Day, f64)>> = HashMap::new();
+        let mut sales: HashMap<PropertyId, Vec<(Day, f64)>> = HashMap::default();
         for s in &t.sales {
             let day = day_of_date(s.sold_on);
             sales.entry(s.property_id).or_default().push((day, s.price));
@@ -110,7 +138,7 @@ impl ContextIndex {
         for v in &mut zip_sales {
             v.sort_unstable();
         }
-        let mut loans: HashMap<ContactId, Vec<Loan>> = HashMap::new();
+        let mut loans: HashMap<ContactId, Vec<Loan>> = HashMap::default();
         for l in t.loans {
             if let Some(c) = l.contact_id {
                 loans.entry(c).or_default().push(l);
@@ -136,18 +164,23 @@ impl ContextIndex {
                 ))
             })
             .collect();
-        let mut index: HashMap<MetroId, HashMap<i32, f64>> = HashMap::new();
+        let mut points: HashMap<MetroId, Vec<(i32, f64)>> = HashMap::default();
         for p in &t.price_index {
-            index
+            points
                 .entry(p.metro_id)
                 .or_default()
-                .insert(month_index(day_of_date(p.month)), p.index);
+                .push((month_index(day_of_date(p.month)), p.index));
         }
-        let rates = t
-            .mortgage_rates
-            .iter()
-            .map(|r| (month_index(day_of_date(r.month)), r.rate_30y_pct))
+        let index = points
+            .into_iter()
+            .map(|(m, p)| (m, MonthSeries::from_points(p)))
             .collect();
+        let rates = MonthSeries::from_points(
+            t.mortgage_rates
+                .iter()
+                .map(|r| (month_index(day_of_date(r.month)), r.rate_30y_pct))
+                .collect(),
+        );
         ContextIndex {
             homes,
             sales,
@@ -176,7 +209,7 @@ impl ContextIndex {
         };
         let published = month_index(at) - 1;
         let idx = self.index.get(&home.metro);
-        let index_at = |m: i32| idx.and_then(|i| i.get(&m)).copied();
+        let index_at = |m: i32| idx.and_then(|i| i.get(m));
         let purchase = self
             .sales
             .get(&home.property)
@@ -199,7 +232,6 @@ impl ContextIndex {
             (Some(l), Some(m)) => Some(l.balance_after(m)),
             _ => Some(0.0),
         };
-        let year = crate::day::date(at);
         let turnover = {
             let days = &self.zip_sales[home.zip];
             let lo = days.partition_point(|d| *d <= at - 365);
@@ -213,8 +245,10 @@ impl ContextIndex {
             balance,
             loan_rate: loan.map(|l| l.rate_pct),
             loan_age_months: loan_months.map(f64::from),
-            market_rate: self.rates.get(&published).copied(),
-            property_age_years: Some(f64::from(chrono::Datelike::year(&year) - home.year_built)),
+            market_rate: self.rates.get(published),
+            property_age_years: Some(f64::from(
+                2000 + month_index(at).div_euclid(12) - home.year_built,
+            )),
             zip_turnover_12m: turnover,
             appreciation_12m: index_at(published)
                 .zip(index_at(published - 12))

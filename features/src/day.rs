@@ -37,8 +37,33 @@ pub fn day_of_date(d: chrono::NaiveDate) -> Day {
 }
 
 /// Months since 2000-01 of `day` (the lake's monthly series are keyed by month).
+/// Pure arithmetic (Howard Hinnant's civil-from-days): it runs for every snapshot.
 pub fn month_index(day: Day) -> i32 {
-    use chrono::Datelike;
-    let d = date(day);
-    (d.year() - 2000) * 12 + d.month0() as i32
+    let z = i64::from(day) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    ((year - 2000) * 12 + month - 1) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_index_matches_chrono() {
+        use chrono::Datelike;
+        for day in (-800..30_000).step_by(7) {
+            let d = date(day);
+            assert_eq!(
+                month_index(day),
+                (d.year() - 2000) * 12 + d.month0() as i32,
+                "{d}"
+            );
+        }
+    }
 }

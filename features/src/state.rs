@@ -44,18 +44,21 @@ impl ContactState {
     pub fn add(&mut self, e: &Touch) {
         let day = day_of(e.ts_ms);
         self.first_day = self.first_day.min(day);
+        // Buckets stay sorted by (day, kind); events mostly arrive in day order, so the
+        // search usually lands at the end.
         match self
             .buckets
-            .iter_mut()
-            .rev()
-            .find(|b| b.day == day && b.kind == e.kind)
+            .binary_search_by(|b| (b.day, b.kind).cmp(&(day, e.kind)))
         {
-            Some(b) => b.count = b.count.saturating_add(1),
-            None => self.buckets.push(Bucket {
-                day,
-                kind: e.kind,
-                count: 1,
-            }),
+            Ok(i) => self.buckets[i].count = self.buckets[i].count.saturating_add(1),
+            Err(i) => self.buckets.insert(
+                i,
+                Bucket {
+                    day,
+                    kind: e.kind,
+                    count: 1,
+                },
+            ),
         }
         for what in [Distinct::Documents, Distinct::Listings, Distinct::Sessions] {
             if let Some(id) = e.id(what)
@@ -71,16 +74,11 @@ impl ContactState {
 
     /// Forgets everything about days before `day` (keeping what recency queries need).
     pub fn evict_before(&mut self, day: Day) {
-        let last = &mut self.last_evicted;
-        self.buckets.retain(|b| {
-            if b.day < day {
-                let l = &mut last[b.kind as usize];
-                *l = (*l).max(b.day);
-                false
-            } else {
-                true
-            }
-        });
+        let n = self.buckets.partition_point(|b| b.day < day);
+        for b in self.buckets.drain(..n) {
+            let l = &mut self.last_evicted[b.kind as usize];
+            *l = (*l).max(b.day);
+        }
         self.ids.retain(|(d, _, _)| *d >= day);
     }
 
@@ -105,20 +103,23 @@ impl ContactState {
 
 impl History for ContactState {
     fn count(&self, types: TypeSet, days: i32, at: Day) -> u32 {
-        self.buckets
+        let end = self.buckets.partition_point(|b| b.day <= at);
+        self.buckets[..end]
             .iter()
-            .filter(|b| b.day <= at && b.day > at - days && types.contains(b.kind))
+            .rev()
+            .take_while(|b| b.day > at - days)
+            .filter(|b| types.contains(b.kind))
             .map(|b| u32::from(b.count))
             .sum()
     }
 
     fn last_day(&self, types: TypeSet, at: Day) -> Option<Day> {
-        let live = self
-            .buckets
+        let end = self.buckets.partition_point(|b| b.day <= at);
+        let live = self.buckets[..end]
             .iter()
-            .filter(|b| b.day <= at && types.contains(b.kind))
-            .map(|b| b.day)
-            .max();
+            .rev()
+            .find(|b| types.contains(b.kind))
+            .map(|b| b.day);
         let evicted = (0..15u8)
             .filter(|t| types.contains(*t))
             .map(|t| self.last_evicted[t as usize])

@@ -117,8 +117,18 @@ struct Sinks {
 
 const FLUSH_ROWS: usize = 200_000;
 
-fn month_key(day: Day) -> String {
-    format!("month={}", date(day).format("%Y-%m"))
+/// Month partition of a day, as a sortable number (months since 2000-01).
+fn month_of(day: Day) -> i32 {
+    roi_features::day::month_index(day)
+}
+
+/// Partition directory name of a month number.
+fn partition(month: i32) -> String {
+    format!(
+        "month={:04}-{:02}",
+        2000 + month.div_euclid(12),
+        month.rem_euclid(12) + 1
+    )
 }
 
 impl Sinks {
@@ -141,43 +151,37 @@ impl Sinks {
         self.pending_signals.append(&mut out.signals);
     }
 
-    /// Writes complete months (before `closed_through`'s month), anything when a buffer is
-    /// large, or everything when `all`.
+    /// Writes complete months (before `closed_through`'s month), everything when a buffer
+    /// is large, or everything when `all`. Rows arrive in day order, so the rows to write
+    /// are always a prefix of the buffers.
     fn flush(&mut self, closed_through: Option<Day>, all: bool) -> Result<()> {
-        let open_month = closed_through.map(month_key);
         let big =
             self.pending_snapshots.len() >= FLUSH_ROWS || self.pending_signals.len() >= FLUSH_ROWS;
-        let ready =
-            |day: Day| all || big || open_month.as_ref().is_none_or(|m| month_key(day) < *m);
-        let mut keep_snap = Vec::new();
-        let mut by_month: BTreeMap<String, Vec<Snapshot>> = BTreeMap::new();
-        for s in self.pending_snapshots.drain(..) {
-            if ready(s.day) {
-                by_month.entry(month_key(s.day)).or_default().push(s);
-            } else {
-                keep_snap.push(s);
-            }
-        }
-        self.pending_snapshots = keep_snap;
-        for (month, rows) in by_month {
-            self.features.write(&month, &snapshot::to_batch(&rows)?)?;
-        }
-        let mut keep_sig = Vec::new();
-        let mut by_month: BTreeMap<String, Vec<SignalFiring>> = BTreeMap::new();
-        for s in self.pending_signals.drain(..) {
-            let day = roi_features::day::day_of_date(s.as_of_date);
-            if ready(day) {
-                by_month.entry(month_key(day)).or_default().push(s);
-            } else {
-                keep_sig.push(s);
-            }
-        }
-        self.pending_signals = keep_sig;
-        for (month, rows) in by_month {
-            self.signals.write(
-                &month,
-                &SignalFiring::to_batch(&rows).map_err(|e| Error::Config(format!("bug: {e}")))?,
+        let open = if all || big {
+            i32::MAX
+        } else {
+            closed_through.map_or(i32::MIN, month_of)
+        };
+        let n = self
+            .pending_snapshots
+            .partition_point(|s| month_of(s.day) < open);
+        let rows: Vec<Snapshot> = self.pending_snapshots.drain(..n).collect();
+        for group in rows.chunk_by(|a, b| month_of(a.day) == month_of(b.day)) {
+            self.features.write(
+                &partition(month_of(group[0].day)),
+                &snapshot::to_batch(group)?,
             )?;
+        }
+        let sig_month = |s: &SignalFiring| month_of(roi_features::day::day_of_date(s.as_of_date));
+        let n = self
+            .pending_signals
+            .partition_point(|s| sig_month(s) < open);
+        let rows: Vec<SignalFiring> = self.pending_signals.drain(..n).collect();
+        for group in rows.chunk_by(|a, b| sig_month(a) == sig_month(b)) {
+            let batch =
+                SignalFiring::to_batch(group).map_err(|e| Error::Config(format!("bug: {e}")))?;
+            self.signals
+                .write(&partition(sig_month(&group[0])), &batch)?;
         }
         if all || self.pending_dead.len() >= FLUSH_ROWS {
             let rows = std::mem::take(&mut self.pending_dead);

@@ -1,7 +1,9 @@
 //! `features`: keyed window state per homeowner, and the features and signals of every
 //! closed day for the homeowners active on it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use roi_features::catalog::{FeatureVector, Inputs};
@@ -41,7 +43,7 @@ impl FeatureWindow {
     pub fn new(context: Arc<ContextIndex>) -> FeatureWindow {
         FeatureWindow {
             context,
-            slots: HashMap::new(),
+            slots: HashMap::default(),
             touched: BTreeMap::new(),
             last_sweep: None,
         }
