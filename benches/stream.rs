@@ -45,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let r = run(&cfg)?;
     let secs = started.elapsed().as_secs_f64();
-    println!("roi stream ({threads} decoder threads)");
+    println!("roi stream ({threads} threads)");
     println!("  lines:        {}", r.lines);
     println!("  wall time:    {secs:.2} s");
     println!(

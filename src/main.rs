@@ -77,7 +77,7 @@ struct StreamArgs {
     /// dead-lettered with reason `late`
     #[arg(long, value_name = "SECS", default_value_t = 6 * 3600)]
     allowed_lateness: u64,
-    /// Decoder threads [default: all cores]
+    /// Threads for decoding and for the feature window's key partitions [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
 }

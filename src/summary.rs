@@ -121,7 +121,7 @@ pub fn print_stream(r: &roi_pipeline::StreamReport, lake: &std::path::Path) {
     let dead: u64 = r.dead_letters.values().sum();
     println!("stream: {} -> {}", r.source, lake.display());
     println!(
-        "  {} lines in {:.1} s ({:.0} lines/s, {} decoder threads); {} events applied",
+        "  {} lines in {:.1} s ({:.0} lines/s, {} threads); {} events applied",
         r.lines, r.seconds, r.lines_per_second, r.threads, r.accepted
     );
     if dead > 0 {

@@ -97,3 +97,64 @@ fn demo_generates_a_world_and_prints_a_summary() {
     );
     assert!(tmp.path().join("data/lake/raw/manifest.json").is_file());
 }
+
+#[test]
+fn features_list_prints_the_catalog() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = roi(&["features", "list"], tmp.path());
+    assert!(out.status.success());
+    let text = text(&out.stdout);
+    for needle in [
+        "valuation_views_7d",
+        "equity_pct",
+        "rate_spread",
+        "valuation_spike",
+        "life_event_market",
+        "threshold",
+    ] {
+        assert!(text.contains(needle), "catalog lacks {needle}");
+    }
+}
+
+#[test]
+fn stream_from_stdin_dead_letters_bad_lines_and_keeps_going() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roi"))
+        .args(["stream", "--source", "-", "--lake", "lake"])
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let input = concat!(
+        r#"{"event_id":1,"org_id":1,"contact_id":4,"event_type":"login","ts":"2024-03-01T10:00:00Z"}"#,
+        "\n{oops\n",
+        r#"{"event_id":2,"org_id":1,"contact_id":4,"event_type":"valuation_viewed","ts":"2024-03-01T10:01:00Z"}"#,
+        "\n"
+    );
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains("2 events applied") && summary.contains("malformed_json 1"),
+        "{summary}"
+    );
+    assert!(
+        tmp.path()
+            .join("lake/dead_letter/events/_manifest.json")
+            .is_file()
+    );
+    assert!(
+        tmp.path()
+            .join("lake/features/contact_features/month=2024-03")
+            .is_dir()
+    );
+}

@@ -21,7 +21,7 @@ use crate::lake::PartitionedTable;
 use crate::operator::{Operator, Output};
 use crate::source::{self, Poll, Source};
 use crate::watermark::EventTimeConfig;
-use crate::window::FeatureWindow;
+use crate::window::PartitionedWindow;
 use crate::{Error, Result};
 
 /// How to run the stream.
@@ -35,7 +35,8 @@ pub struct StreamConfig {
     pub lake: PathBuf,
     /// Watermark settings.
     pub event_time: EventTimeConfig,
-    /// Decoder threads (1 = decode on the job's thread).
+    /// Threads: the decoder splits chunks this many ways and the feature window runs
+    /// this many key partitions (1 = everything on the job's thread).
     pub threads: usize,
     /// Lines per source poll.
     pub chunk_lines: usize,
@@ -94,7 +95,7 @@ pub struct StreamReport {
     pub context: ContextReport,
     /// Event-time settings.
     pub event_time: EventTimeConfig,
-    /// Decoder threads.
+    /// Decoder threads and window partitions.
     pub threads: usize,
     /// Wall time, seconds.
     pub seconds: f64,
@@ -204,7 +205,7 @@ pub fn run(config: &StreamConfig) -> Result<StreamReport> {
     tracing::info!(contacts = context_report.contacts, from = ?context_report.properties_from, "context loaded");
     let mut dedupe = Dedupe::default();
     let mut event_time = EventTime::new(config.event_time);
-    let mut window = FeatureWindow::new(Arc::new(index));
+    let mut window = PartitionedWindow::new(Arc::new(index), config.threads);
     let mut sinks = Sinks {
         features: PartitionedTable::create(
             &config.lake,

@@ -167,3 +167,96 @@ impl Operator for FeatureWindow {
         self.on_watermark(Day::MAX, out)
     }
 }
+
+/// The window operator split by homeowner into key partitions that close their days in
+/// parallel. Outputs are merged in (day, homeowner) order, so they are identical for any
+/// number of partitions.
+pub struct PartitionedWindow {
+    parts: Vec<FeatureWindow>,
+}
+
+impl PartitionedWindow {
+    /// `partitions` windows sharing `context`.
+    pub fn new(context: Arc<ContextIndex>, partitions: usize) -> PartitionedWindow {
+        PartitionedWindow {
+            parts: (0..partitions.max(1))
+                .map(|_| FeatureWindow::new(context.clone()))
+                .collect(),
+        }
+    }
+
+    /// Homeowners with state.
+    pub fn contacts(&self) -> usize {
+        self.parts.iter().map(FeatureWindow::contacts).sum()
+    }
+
+    /// Bytes of window state per homeowner, on average.
+    pub fn bytes_per_contact(&self) -> f64 {
+        let (bytes, n) = self.parts.iter().fold((0.0, 0usize), |(b, n), p| {
+            (
+                b + p.bytes_per_contact() * p.contacts() as f64,
+                n + p.contacts(),
+            )
+        });
+        bytes / n.max(1) as f64
+    }
+
+    fn each(
+        &mut self,
+        f: impl Fn(&mut FeatureWindow, &mut Output) -> Result<()> + Sync,
+        out: &mut Output,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let outputs: Vec<Output> = self
+            .parts
+            .par_iter_mut()
+            .map(|w| {
+                let mut o = Output::default();
+                f(w, &mut o).map(|_| o)
+            })
+            .collect::<Result<_>>()?;
+        let mut snapshots = Vec::new();
+        let mut signals = Vec::new();
+        for mut o in outputs {
+            snapshots.append(&mut o.snapshots);
+            signals.append(&mut o.signals);
+        }
+        snapshots.sort_by_key(|s| (s.day, s.contact_id));
+        signals.sort_by_key(|s| (s.as_of_date, s.contact_id));
+        out.snapshots.append(&mut snapshots);
+        out.signals.append(&mut signals);
+        Ok(())
+    }
+}
+
+impl Operator for PartitionedWindow {
+    fn name(&self) -> &'static str {
+        "features"
+    }
+
+    fn process(&mut self, batch: EventBatch, out: &mut Output) -> Result<Option<EventBatch>> {
+        let n = self.parts.len();
+        if n == 1 {
+            return self.parts[0].process(batch, out);
+        }
+        let c = Columns::of(&batch.batch);
+        let part: Vec<usize> = (0..batch.batch.num_rows())
+            .map(|r| c.contact_id.value(r).rem_euclid(n as i64) as usize)
+            .collect();
+        for (p, window) in self.parts.iter_mut().enumerate() {
+            let keep: Vec<bool> = part.iter().map(|x| *x == p).collect();
+            if let Some(rows) = crate::operator::filter(batch.clone(), keep)? {
+                window.process(rows, out)?;
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_watermark(&mut self, closed_through: Day, out: &mut Output) -> Result<()> {
+        self.each(|w, o| w.on_watermark(closed_through, o), out)
+    }
+
+    fn close(&mut self, out: &mut Output) -> Result<()> {
+        self.each(|w, o| w.close(o), out)
+    }
+}
