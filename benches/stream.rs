@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
     println!("  lines:        {}", r.lines);
     println!("  wall time:    {secs:.2} s");
     println!(
-        "  throughput:   {:.0} events/s ({:.0} per decoder thread)",
+        "  throughput:   {:.0} events/s ({:.0} per thread)",
         r.lines as f64 / secs,
         r.lines as f64 / secs / threads as f64
     );
