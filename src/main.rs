@@ -57,6 +57,11 @@ enum Command {
     /// Inspect the feature and signal catalog
     #[command(subcommand)]
     Features(FeaturesCommand),
+    /// Run the batch job DAG (property master, market statistics, …) over the lake
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Query the lake with SQL; every table is `zone.table` (e.g. raw.sales)
+    Sql(SqlArgs),
     /// Inspect the effective configuration
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -80,6 +85,58 @@ struct StreamArgs {
     /// Threads for decoding and for the feature window's key partitions [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  roi sql \"SHOW TABLES\"\n  roi sql \"SELECT zip, count(*) AS sales, median(price) FROM raw.sales s JOIN raw.truth_properties p USING (property_id) GROUP BY zip ORDER BY 2 DESC LIMIT 5\"\n  roi sql --file q.sql --format csv > out.csv\n  roi sql \"SELECT * FROM features.contact_features\" --format parquet --out features.parquet"
+)]
+struct SqlArgs {
+    /// The query (one SQL statement)
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    query: Option<String>,
+    /// Read the query from a file
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Output format: table, csv, json (one object per line) or parquet
+    #[arg(long, default_value = "table", value_parser = parse_format)]
+    format: roi_jobs::sql::Format,
+    /// Write the result to a file instead of stdout (required for parquet)
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> Result<roi_jobs::sql::Format, String> {
+    s.parse()
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List the jobs with their inputs and outputs
+    List,
+    /// Run jobs (and any job upstream of them) in dependency order; up-to-date jobs are skipped
+    #[command(
+        after_help = "Examples:\n  roi jobs run all\n  roi jobs run property-master --force\n  roi jobs run all --date 2025-06-30"
+    )]
+    Run(JobsRunArgs),
+    /// Show each job's last run and whether a run now would redo it
+    Status,
+}
+
+#[derive(Debug, Args)]
+struct JobsRunArgs {
+    /// Job names, or `all`
+    #[arg(required = true, value_name = "JOB")]
+    jobs: Vec<String>,
+    /// As-of date (YYYY-MM-DD) for jobs that look at a point in time [default: the data's latest]
+    #[arg(long, value_name = "DATE")]
+    date: Option<chrono::NaiveDate>,
+    /// Run even jobs whose inputs have not changed
+    #[arg(long)]
+    force: bool,
+    /// Retries of a transient failure (I/O timeouts, interruptions)
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,6 +205,23 @@ fn main() -> ExitCode {
     }
 }
 
+fn run_jobs(
+    lake: &std::path::Path,
+    selection: &[String],
+    options: &roi_jobs::runner::RunOptions,
+) -> Result<()> {
+    let jobs = roi_jobs::registry::jobs();
+    let runtime = tokio::runtime::Runtime::new().context("starting the job runtime")?;
+    runtime.block_on(roi_jobs::runner::run(
+        lake,
+        &jobs,
+        selection,
+        options,
+        &mut summary::print_job_progress,
+    ))?;
+    Ok(())
+}
+
 fn load_config(global: &Global) -> Result<(Config, config::Sources)> {
     let (mut config, sources) = Config::load(global.config.as_deref(), std::env::vars())?;
     if let Some(dir) = &global.data_dir {
@@ -179,6 +253,13 @@ fn run(cli: Cli) -> Result<()> {
             summary::print_world(&report);
             println!();
             let lake = config.lake_dir();
+            println!("running the batch jobs...");
+            run_jobs(
+                &lake,
+                &["all".to_owned()],
+                &roi_jobs::runner::RunOptions::default(),
+            )?;
+            println!();
             let mut stream = StreamConfig::new(
                 format!("file:{}", report.out.join("events").display()),
                 &lake,
@@ -204,6 +285,42 @@ fn run(cli: Cli) -> Result<()> {
             summary::print_stream(&streamed, &lake);
         }
         Command::Features(FeaturesCommand::List) => summary::print_catalog(),
+        Command::Jobs(JobsCommand::List) => summary::print_jobs(&roi_jobs::registry::jobs()),
+        Command::Jobs(JobsCommand::Status) => {
+            let jobs = roi_jobs::registry::jobs();
+            let status = roi_jobs::runner::status(&config.lake_dir(), &jobs)?;
+            summary::print_job_status(&status);
+        }
+        Command::Jobs(JobsCommand::Run(args)) => {
+            let options = roi_jobs::runner::RunOptions {
+                as_of: args.date,
+                force: args.force,
+                retries: args.retries,
+                ..Default::default()
+            };
+            run_jobs(&config.lake_dir(), &args.jobs, &options)?;
+        }
+        Command::Sql(args) => {
+            let sql = match (&args.query, &args.file) {
+                (Some(q), _) => q.clone(),
+                (None, Some(f)) => std::fs::read_to_string(f)
+                    .with_context(|| format!("reading query file {}", f.display()))?,
+                (None, None) => anyhow::bail!("give a query or --file"),
+            };
+            let lake = config.lake_dir();
+            let runtime = tokio::runtime::Runtime::new().context("starting the query runtime")?;
+            let result = runtime.block_on(roi_jobs::sql::query(&lake, &sql))?;
+            match &args.out {
+                Some(path) => {
+                    roi_jobs::sql::write_file(&result, args.format, path)?;
+                    eprintln!("wrote {} rows to {}", result.rows(), path.display());
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    roi_jobs::sql::write_text(&result, args.format, &mut stdout.lock())?;
+                }
+            }
+        }
         Command::Datasets(DatasetsCommand::Generate(args)) => {
             let world = WorldConfig {
                 scale: args.scale.unwrap_or(config.datasets.scale),

@@ -194,3 +194,104 @@ pub fn print_catalog() {
         );
     }
 }
+
+/// Prints the job DAG.
+pub fn print_jobs(jobs: &[Box<dyn roi_jobs::job::Job>]) {
+    println!("jobs ({}), in registry order:", jobs.len());
+    for job in jobs {
+        let dated = if job.uses_date() {
+            " (as of --date)"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<20} v{}  {}{dated}",
+            job.name(),
+            job.version(),
+            job.description()
+        );
+        println!("  {:<20}      reads  {}", "", job.inputs().join(", "));
+        if !job.optional_inputs().is_empty() {
+            println!(
+                "  {:<20}      uses if present  {}",
+                "",
+                job.optional_inputs().join(", ")
+            );
+        }
+        println!("  {:<20}      writes {}", "", job.outputs().join(", "));
+    }
+}
+
+/// Prints one step of a job run as it happens.
+pub fn print_job_progress(p: roi_jobs::runner::Progress<'_>) {
+    use roi_jobs::runner::{Outcome, Progress};
+    match p {
+        Progress::Planned(names) => println!("plan: {}", names.join(" -> ")),
+        Progress::Started {
+            index,
+            total,
+            job,
+            reason,
+        } => println!("[{index}/{total}] {job}: running ({reason})"),
+        Progress::Retrying {
+            job,
+            attempt,
+            error,
+        } => eprintln!("  {job}: attempt {attempt} failed ({error}); retrying"),
+        Progress::Finished {
+            index,
+            total,
+            record,
+        } => {
+            let secs = record.duration_ms as f64 / 1000.0;
+            match record.outcome {
+                Outcome::Succeeded => {
+                    println!("[{index}/{total}] {}: succeeded in {secs:.1} s", record.job);
+                    for (table, out) in &record.outputs {
+                        println!("    {table:<36} {:>10} rows", out.rows);
+                    }
+                    for note in &record.notes {
+                        println!("    {note}");
+                    }
+                }
+                Outcome::Skipped => println!(
+                    "[{index}/{total}] {}: skipped ({})",
+                    record.job, record.reason
+                ),
+                Outcome::Failed | Outcome::Blocked => println!(
+                    "[{index}/{total}] {}: {} ({})",
+                    record.job,
+                    record.outcome,
+                    record.error.as_deref().unwrap_or("no reason recorded")
+                ),
+            }
+        }
+    }
+}
+
+/// Prints `roi jobs status`.
+pub fn print_job_status(status: &[roi_jobs::runner::JobStatus]) {
+    println!(
+        "{:<20} {:<10} {:<25} {:>9}  now",
+        "job", "last", "at", "seconds"
+    );
+    for s in status {
+        match &s.last {
+            Some(r) => println!(
+                "{:<20} {:<10} {:<25} {:>9.1}  {}",
+                s.job,
+                r.outcome.to_string(),
+                r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                r.duration_ms as f64 / 1000.0,
+                s.freshness
+            ),
+            None => println!(
+                "{:<20} {:<10} {:<25} {:>9}  {}",
+                s.job, "-", "-", "-", s.freshness
+            ),
+        }
+        if let Some(e) = s.last.as_ref().and_then(|r| r.error.as_ref()) {
+            println!("{:<20} error: {e}", "");
+        }
+    }
+}

@@ -95,7 +95,14 @@ fn demo_generates_a_world_and_prints_a_summary() {
         summary.contains("oracle") && summary.contains("events:"),
         "{summary}"
     );
+    assert!(
+        summary.contains("property-master: succeeded")
+            && summary.contains("comparables: succeeded")
+            && summary.contains("homes from curated.property_master"),
+        "{summary}"
+    );
     assert!(tmp.path().join("data/lake/raw/manifest.json").is_file());
+    assert!(tmp.path().join("data/lake/curated/market_stats").is_dir());
 }
 
 #[test]

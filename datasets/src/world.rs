@@ -8,7 +8,7 @@ use rand::Rng;
 use rayon::prelude::*;
 use roi_schemas::{
     Agent, Contact, ContactId, Event, IntentKind, IntentSnapshot, Loan, Metro, MortgageRate,
-    Neighbourhood, Organization, Outcome, PriceIndex, Property, PropertyId, PropertyRecord,
+    Neighbourhood, Organization, Outcome, Parcel, PriceIndex, Property, PropertyId, PropertyRecord,
     PropertyValue, RecordId, RecordLink, RecordSource, Sale, StrEnum, Table, Territory,
 };
 use serde::Serialize;
@@ -497,6 +497,14 @@ pub fn generate(config: &WorldConfig) -> Result<GenerationReport> {
         })
         .collect();
     let property_rows: Vec<Property> = properties.iter().map(|p| p.row.clone()).collect();
+    let parcels: Vec<Parcel> = properties
+        .iter()
+        .map(|p| Parcel {
+            property_id: p.row.property_id,
+            parcel_id: p.row.parcel_id.clone(),
+        })
+        .collect();
+    tables.insert(Parcel::NAME.into(), write_table(&root, &parcels)?);
     tables.insert(
         "truth_properties".into(),
         write_named(&root, "truth_properties", &property_rows)?,

@@ -1,8 +1,36 @@
 //! # roi-jobs: batch jobs on DataFusion
 //!
-//! A dependency-ordered DAG of jobs over the lake: the property master (multi-source
-//! merge), market statistics and comparables, AVM training and scoring, financial
-//! snapshots, point-in-time feature backfill; plus `roi sql` over every lake table.
+//! The batch half of ROI: a DAG of jobs that turns the lake's `raw/` zone into its
+//! `curated/` zone, and the analysts' door to the lake.
 //!
-//! The jobs arrive with the batch work; this crate has no items yet, and `roi jobs` and
-//! `roi sql` are not offered until they do.
+//! - [`job`] defines a job (declared inputs and outputs as `zone.table`, a version) and
+//!   the context it runs in: a DataFusion session over the lake, and staged outputs;
+//! - [`runner`] plans the DAG, skips jobs whose inputs have not changed
+//!   ([`fingerprint`]s), commits outputs atomically, retries transient failures and keeps
+//!   a run log in `_runs/jobs/`;
+//! - [`registry`] lists the jobs; [`property_master`] is the logic of the first one;
+//! - [`catalog`] registers every lake table in a DataFusion session as `zone.table`, and
+//!   [`sql`] runs a query and renders the result as a table, CSV, NDJSON or Parquet.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), roi_jobs::Error> {
+//! let lake = std::path::Path::new("data/lake");
+//! let jobs = roi_jobs::registry::jobs();
+//! let options = roi_jobs::runner::RunOptions::default();
+//! roi_jobs::runner::run(lake, &jobs, &["all".into()], &options, &mut |_| {}).await?;
+//! let result = roi_jobs::sql::query(lake, "SELECT count(*) FROM curated.property_master").await?;
+//! print!("{}", roi_jobs::sql::render_table(&result)?);
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+mod error;
+pub mod fingerprint;
+pub mod job;
+pub mod market;
+pub mod property_master;
+pub mod registry;
+pub mod runner;
+pub mod sql;
+
+pub use error::{Error, Result};

@@ -207,6 +207,18 @@ table! {
     }
 }
 
+table! {
+    /// ROI's property register: the parcel each property id stands for. Sales, loans and
+    /// closings name properties by id; the county roll and most sources name them by
+    /// parcel, so this is the key the property master matches records on.
+    pub struct Parcel in "parcels" {
+        /// Id.
+        pub property_id: PropertyId,
+        /// County parcel number (`MM-ZZZZZ-NNNNNNN`: metro, zip, sequence).
+        pub parcel_id: String,
+    }
+}
+
 impl Property {
     /// Checks ranges and formats.
     pub fn validate(&self) -> Result<()> {

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod alert;
+pub mod curated;
 pub mod dead_letter;
 pub mod entity;
 pub mod error;
@@ -36,9 +37,13 @@ pub mod table;
 pub mod truth;
 
 pub use alert::{Alert, AlertStatus, IntentKind};
+pub use curated::{
+    AreaKind, Comparables, FieldProvenance, MarketStat, MatchRule, PropertyMaster, QualityIssue,
+    QualityKind, RecordMatch,
+};
 pub use dead_letter::DeadLetter;
 pub use entity::{
-    Agent, Contact, Loan, LoanPurpose, OrgKind, Organization, Property, PropertyRecord,
+    Agent, Contact, Loan, LoanPurpose, OrgKind, Organization, Parcel, Property, PropertyRecord,
     PropertyType, RecordSource, Sale, Territory,
 };
 pub use error::{Error, Result};

@@ -314,6 +314,43 @@ impl Column for Vec<String> {
     }
 }
 
+/// A list of integers (ids) stored as `List<Int64>`.
+impl Column for Vec<i64> {
+    type Builder = ListBuilder<arrow::array::Int64Builder>;
+    fn data_type() -> DataType {
+        DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))
+    }
+    fn builder(capacity: usize) -> Self::Builder {
+        ListBuilder::with_capacity(arrow::array::Int64Builder::new(), capacity)
+    }
+    fn append(builder: &mut Self::Builder, value: &Self) {
+        builder.values().append_slice(value);
+        builder.append(true);
+    }
+    fn append_null(builder: &mut Self::Builder) {
+        builder.append(false)
+    }
+    fn read_column(
+        array: &dyn Array,
+        table: &'static str,
+        field: &'static str,
+    ) -> Result<Vec<Option<Self>>> {
+        let dt = Self::data_type();
+        let list = downcast::<arrow::array::ListArray>(array, table, field, &dt)?;
+        let mut out = Vec::with_capacity(list.len());
+        for i in 0..list.len() {
+            if list.is_null(i) {
+                out.push(None);
+                continue;
+            }
+            let values = list.value(i);
+            let ints = downcast::<arrow::array::Int64Array>(values.as_ref(), table, field, &dt)?;
+            out.push(Some(ints.iter().map(Option::unwrap_or_default).collect()));
+        }
+        Ok(out)
+    }
+}
+
 /// An enum with a stable string form (used in JSON, Arrow and SQL alike).
 pub trait StrEnum: Sized + Copy + 'static {
     /// Every variant, in declaration order.

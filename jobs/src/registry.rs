@@ -1,0 +1,285 @@
+//! Every batch job, registered in one place, each a thin adapter from lake tables to the
+//! domain logic of its module.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use roi_schemas::{
+    AreaKind, Contact, Neighbourhood, Parcel, Property, PropertyMaster, PropertyRecord,
+    QualityKind, RecordLink, Sale,
+};
+
+use crate::job::{Job, JobContext, JobFuture, JobReport};
+use crate::market::{self, Home, SaleFact};
+use crate::property_master::{self, MasterInputs};
+use crate::{Error, Result};
+
+/// The jobs of the DAG, in registry order (the tie-break of the run order).
+pub fn jobs() -> Vec<Box<dyn Job>> {
+    vec![
+        Box::new(PropertyMasterJob),
+        Box::new(MarketStatsJob),
+        Box::new(ComparablesJob),
+    ]
+}
+
+/// Runs CPU-heavy work off the async runtime.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Internal(format!("job worker panicked: {e}")))
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+/// `property-master`: one row per property from the three record sources.
+struct PropertyMasterJob;
+
+impl Job for PropertyMasterJob {
+    fn name(&self) -> &'static str {
+        "property-master"
+    }
+    fn description(&self) -> &'static str {
+        "merge assessor, MLS and owner records into one row per property, with provenance and a quality report"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &[
+            "raw.property_records",
+            "raw.parcels",
+            "raw.contacts",
+            "raw.neighbourhoods",
+        ]
+    }
+    fn optional_inputs(&self) -> &'static [&'static str] {
+        &["raw.truth_record_links", "raw.truth_properties"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[
+            "curated.property_master",
+            "curated.property_provenance",
+            "curated.property_record_matches",
+            "curated.property_quality",
+        ]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let records: Vec<PropertyRecord> = cx.read("raw.property_records").await?;
+            let parcels: Vec<Parcel> = cx.read("raw.parcels").await?;
+            let contacts: Vec<Contact> = cx.read("raw.contacts").await?;
+            let neighbourhoods: Vec<Neighbourhood> = cx.read("raw.neighbourhoods").await?;
+            let truth =
+                if cx.has_table("raw.truth_record_links") && cx.has_table("raw.truth_properties") {
+                    let links: Vec<RecordLink> = cx.read("raw.truth_record_links").await?;
+                    let props: Vec<Property> = cx.read("raw.truth_properties").await?;
+                    Some((links, props))
+                } else {
+                    None
+                };
+            let (output, notes) = blocking(move || {
+                let output = property_master::build(&MasterInputs {
+                    records: &records,
+                    parcels: &parcels,
+                    contacts: &contacts,
+                    neighbourhoods: &neighbourhoods,
+                });
+                let notes = master_notes(&output, records.len(), truth.as_ref());
+                (output, notes)
+            })
+            .await?;
+            cx.write("curated.property_master", &output.properties)?;
+            cx.write("curated.property_provenance", &output.provenance)?;
+            cx.write("curated.property_record_matches", &output.matches)?;
+            cx.write("curated.property_quality", &output.quality)?;
+            Ok(JobReport { notes })
+        })
+    }
+}
+
+fn master_notes(
+    output: &property_master::MasterOutput,
+    records: usize,
+    truth: Option<&(Vec<RecordLink>, Vec<Property>)>,
+) -> Vec<String> {
+    let count = |kind: QualityKind| output.quality.iter().filter(|q| q.kind == kind).count();
+    let unmatched = count(QualityKind::Unmatched);
+    let with_records = output
+        .properties
+        .iter()
+        .filter(|p: &&PropertyMaster| p.record_count > 0)
+        .count();
+    let mut notes = vec![
+        format!(
+            "{} properties ({} described by at least one record) from {} records; {} unmatched ({:.2}%)",
+            output.properties.len(),
+            with_records,
+            records,
+            unmatched,
+            percent(unmatched, records)
+        ),
+        format!(
+            "quality: {} conflicts, {} missing fields",
+            count(QualityKind::Conflict),
+            count(QualityKind::Missing)
+        ),
+    ];
+    if let Some((links, props)) = truth {
+        let s = property_master::score(output, links, props);
+        notes.push(format!(
+            "against the world's truth: match precision {:.2}%, recall {:.2}%",
+            percent(s.correct, s.matched),
+            percent(s.correct, s.records)
+        ));
+        let fields: Vec<String> = s
+            .field_accuracy
+            .iter()
+            .map(|(field, share, _)| format!("{field} {:.1}%", 100.0 * share))
+            .collect();
+        notes.push(format!("field accuracy: {}", fields.join(", ")));
+    }
+    notes
+}
+
+/// Sales joined to the property master, and the master's homes.
+async fn sales_and_homes(cx: &JobContext) -> Result<(Vec<SaleFact>, Vec<Home>)> {
+    let sales: Vec<Sale> = cx.read("raw.sales").await?;
+    let master: Vec<PropertyMaster> = cx.read("curated.property_master").await?;
+    let by_id: HashMap<_, _> = master.iter().map(|p| (p.property_id, p)).collect();
+    let facts = sales
+        .iter()
+        .map(|s| {
+            let p = by_id.get(&s.property_id);
+            SaleFact {
+                sale_id: s.sale_id.0,
+                property_id: s.property_id,
+                sold_on: s.sold_on,
+                price: s.price,
+                days_on_market: s.days_on_market,
+                zip: p.and_then(|p| p.zip.clone()),
+                sqft: p.and_then(|p| p.sqft),
+                lat: p.and_then(|p| p.lat),
+                lon: p.and_then(|p| p.lon),
+            }
+        })
+        .collect();
+    let homes = master
+        .iter()
+        .map(|p| Home {
+            property_id: p.property_id,
+            zip: p.zip.clone(),
+            lat: p.lat,
+            lon: p.lon,
+        })
+        .collect();
+    Ok((facts, homes))
+}
+
+/// `--date`, or the day of the latest sale.
+fn as_of_or_latest(cx: &JobContext, sales: &[SaleFact]) -> Result<NaiveDate> {
+    cx.as_of()
+        .or_else(|| sales.iter().map(|s| s.sold_on).max())
+        .ok_or_else(|| Error::Data {
+            table: "raw.sales".into(),
+            message: "has no sales, so there is no date to compute statistics for; pass --date"
+                .into(),
+        })
+}
+
+/// `market-stats`: monthly statistics per zip and H3 cell.
+struct MarketStatsJob;
+
+impl Job for MarketStatsJob {
+    fn name(&self) -> &'static str {
+        "market-stats"
+    }
+    fn uses_date(&self) -> bool {
+        true
+    }
+    fn description(&self) -> &'static str {
+        "monthly sales, median price and $/sqft, days on market, appreciation and turnover per zip and H3 cell"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["raw.sales", "curated.property_master"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["curated.market_stats"]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let (sales, homes) = sales_and_homes(cx).await?;
+            let through = as_of_or_latest(cx, &sales)?;
+            let stats = blocking(move || market::area_stats(&sales, &homes, through)).await?;
+            let areas = |kind: AreaKind| {
+                let mut a: Vec<&str> = stats
+                    .iter()
+                    .filter(|s| s.area_kind == kind)
+                    .map(|s| s.area.as_str())
+                    .collect();
+                a.dedup();
+                a.len()
+            };
+            let notes = vec![format!(
+                "{} zips and {} H3 cells (resolution {}) through {through}",
+                areas(AreaKind::Zip),
+                areas(AreaKind::H3),
+                u8::from(market::STATS_RESOLUTION)
+            )];
+            cx.write("curated.market_stats", &stats)?;
+            Ok(JobReport { notes })
+        })
+    }
+}
+
+/// `comparables`: every property's sales within 0.5 miles over 6 and 12 months.
+struct ComparablesJob;
+
+impl Job for ComparablesJob {
+    fn name(&self) -> &'static str {
+        "comparables"
+    }
+    fn uses_date(&self) -> bool {
+        true
+    }
+    fn description(&self) -> &'static str {
+        "for every property, sales within 0.5 miles in the last 6 and 12 months (H3 pre-filter, exact distance)"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["raw.sales", "curated.property_master"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["curated.comparables"]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let (sales, homes) = sales_and_homes(cx).await?;
+            let as_of = as_of_or_latest(cx, &sales)?;
+            let comps = blocking(move || market::comparables(&sales, &homes, as_of)).await?;
+            let with_12m = comps
+                .iter()
+                .filter(|c| c.window_months == 12 && c.count > 0)
+                .count();
+            let homes_12m = comps.iter().filter(|c| c.window_months == 12).count();
+            let notes = vec![format!(
+                "as of {as_of}: {with_12m} of {homes_12m} properties ({:.1}%) have a comparable sale within {} miles in 12 months",
+                percent(with_12m, homes_12m),
+                market::RADIUS_MILES
+            )];
+            cx.write("curated.comparables", &comps)?;
+            Ok(JobReport { notes })
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! Tables the batch jobs build in the lake's `curated/` zone.
+//!
+//! The property master reconciles the three property-record sources into one row per
+//! property, with the provenance of every field and a data-quality report beside it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::entity::{PropertyType, RecordSource};
+use crate::ids::{MetroId, PropertyId, RecordId};
+use crate::table::{str_enum, table};
+
+table! {
+    /// One property as the property master reconciles it from every source. Attributes
+    /// no source supplies stay null (and are listed in `property_quality`).
+    pub struct PropertyMaster in "property_master" {
+        /// Id from the property register.
+        pub property_id: PropertyId,
+        /// County parcel number as the register writes it.
+        pub parcel_id: String,
+        /// Normalised street address, e.g. `123 OAK ST UNIT 5`.
+        pub address: Option<String>,
+        /// City, upper case.
+        pub city: Option<String>,
+        /// Two-letter state.
+        pub state: Option<String>,
+        /// Five-digit zip code.
+        pub zip: Option<String>,
+        /// Metro of the zip.
+        pub metro_id: Option<MetroId>,
+        /// Latitude (WGS 84).
+        pub lat: Option<f64>,
+        /// Longitude (WGS 84).
+        pub lon: Option<f64>,
+        /// Kind of dwelling.
+        pub property_type: Option<PropertyType>,
+        /// Finished living area, square feet.
+        pub sqft: Option<i32>,
+        /// Bedrooms.
+        pub beds: Option<i32>,
+        /// Bathrooms.
+        pub baths: Option<f64>,
+        /// Lot area, square feet.
+        pub lot_sqft: Option<i32>,
+        /// Year built.
+        pub year_built: Option<i32>,
+        /// Condition 1–5.
+        pub condition: Option<i32>,
+        /// Source records merged into this row.
+        pub record_count: i32,
+        /// Sources that describe the property.
+        pub sources: Vec<RecordSource>,
+        /// Newest observation among the merged records.
+        pub last_observed_at: Option<DateTime<Utc>>,
+    }
+}
+
+table! {
+    /// Which source won one field of one property, and when that source observed it.
+    pub struct FieldProvenance in "property_provenance" {
+        /// Property.
+        pub property_id: PropertyId,
+        /// Field of `property_master`.
+        pub field: String,
+        /// Winning source.
+        pub source: RecordSource,
+        /// Winning record.
+        pub record_id: RecordId,
+        /// When the winning source observed the value.
+        pub observed_at: DateTime<Utc>,
+        /// Why it won (the precedence rule that applied).
+        pub rule: String,
+    }
+}
+
+str_enum! {
+    /// How a source record was matched to a property.
+    pub enum MatchRule ("match rule") {
+        /// Same parcel number after canonicalisation.
+        Parcel = "parcel",
+        /// Same normalised address and zip (or city) as a record already matched.
+        Address = "address",
+        /// Entered by a homeowner whose closing names the property.
+        Contact = "contact",
+        /// No rule matched.
+        Unmatched = "unmatched",
+    }
+}
+
+table! {
+    /// The match decision for every source record.
+    pub struct RecordMatch in "property_record_matches" {
+        /// Source record.
+        pub record_id: RecordId,
+        /// Its source.
+        pub source: RecordSource,
+        /// Property it was matched to (null when unmatched).
+        pub property_id: Option<PropertyId>,
+        /// The rule that decided.
+        pub rule: MatchRule,
+    }
+}
+
+str_enum! {
+    /// What a data-quality finding is about.
+    pub enum QualityKind ("quality kind") {
+        /// Sources disagree on a field beyond its tolerance.
+        Conflict = "conflict",
+        /// No source supplies the field.
+        Missing = "missing",
+        /// A record matched no property.
+        Unmatched = "unmatched",
+    }
+}
+
+table! {
+    /// One data-quality finding of the property master.
+    pub struct QualityIssue in "property_quality" {
+        /// Kind of finding.
+        pub kind: QualityKind,
+        /// Property concerned (null for unmatched records).
+        pub property_id: Option<PropertyId>,
+        /// Record concerned (unmatched records; the losing record of a conflict).
+        pub record_id: Option<RecordId>,
+        /// Field concerned (conflicts, missing fields).
+        pub field: Option<String>,
+        /// Human explanation naming the values, e.g. `sqft: mls 2150 vs assessor 1800`.
+        pub detail: String,
+    }
+}
+
+str_enum! {
+    /// The kind of area a market statistic describes.
+    pub enum AreaKind ("area kind") {
+        /// A zip code.
+        Zip = "zip",
+        /// An H3 cell (resolution in `market_stats` docs).
+        H3 = "h3",
+        /// A city (real data without coordinates, e.g. `txhousing`).
+        City = "city",
+    }
+}
+
+table! {
+    /// Monthly market statistics of one area (zip, H3 cell or city).
+    pub struct MarketStat in "market_stats" {
+        /// Kind of area.
+        pub area_kind: AreaKind,
+        /// Zip code, H3 cell index (hex) or city name.
+        pub area: String,
+        /// First day of the month.
+        pub month: NaiveDate,
+        /// Sales closed in the month.
+        pub sales: i32,
+        /// Median sale price in the month.
+        pub median_price: Option<f64>,
+        /// Median price per square foot in the month.
+        pub median_price_per_sqft: Option<f64>,
+        /// Median days on market of the month's listed sales.
+        pub median_days_on_market: Option<f64>,
+        /// Sales in the 12 months ending with this one.
+        pub sales_12m: i32,
+        /// Median sale price over those 12 months.
+        pub median_price_12m: Option<f64>,
+        /// `median_price_12m` against the same figure a year earlier, minus 1.
+        pub yoy_appreciation: Option<f64>,
+        /// Properties in the area (null where unknown, e.g. city data).
+        pub properties: Option<i32>,
+        /// `sales_12m / properties`: the share of homes that sold in 12 months.
+        pub turnover_12m: Option<f64>,
+    }
+}
+
+table! {
+    /// A property's comparable sales within 0.5 miles over a look-back window.
+    pub struct Comparables in "comparables" {
+        /// Property valued.
+        pub property_id: PropertyId,
+        /// Date the look-back ends.
+        pub as_of: NaiveDate,
+        /// Look-back, months (6 or 12).
+        pub window_months: i32,
+        /// Sales of other properties within the radius and window.
+        pub count: i32,
+        /// Median price of those sales.
+        pub median_price: Option<f64>,
+        /// Median price per square foot.
+        pub median_price_per_sqft: Option<f64>,
+        /// Median distance to them, miles.
+        pub median_distance_mi: Option<f64>,
+        /// Distance to the nearest, miles.
+        pub nearest_mi: Option<f64>,
+        /// Their sale ids, nearest first.
+        pub sale_ids: Vec<i64>,
+    }
+}

@@ -1,0 +1,163 @@
+//! `roi jobs` over a generated world: the DAG builds the curated zone, reruns skip, the
+//! stream then reads homes from the property master, and failures name the job.
+
+use std::path::Path;
+use std::process::Command;
+
+use roi_datasets::{Scale, WorldConfig, generate};
+
+fn world() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    generate(&WorldConfig {
+        scale: Scale::Tiny,
+        seed: 11,
+        dirty: false,
+        out: tmp.path().join("data/lake/raw"),
+        progress: false,
+    })
+    .expect("world");
+    tmp
+}
+
+fn roi(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_roi"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run roi");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The first number after `label` in `text`.
+fn number_after(text: &str, label: &str) -> f64 {
+    let start = text
+        .find(label)
+        .unwrap_or_else(|| panic!("{label} in {text}"))
+        + label.len();
+    text[start..]
+        .trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("number after {label} in {text}"))
+}
+
+#[test]
+fn the_dag_builds_the_curated_zone_then_skips_until_inputs_change() {
+    let tmp = world();
+    let dir = tmp.path();
+
+    let (ok, out, err) = roi(dir, &["jobs", "list"]);
+    assert!(ok, "{err}");
+    for job in ["property-master", "market-stats", "comparables"] {
+        assert!(out.contains(job), "{out}");
+    }
+
+    let (ok, out, err) = roi(dir, &["jobs", "run", "all"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains("plan: property-master -> market-stats -> comparables"),
+        "{out}"
+    );
+    for job in ["property-master", "market-stats", "comparables"] {
+        assert!(out.contains(&format!("{job}: succeeded")), "{out}");
+    }
+    let precision = number_after(&out, "match precision");
+    let recall = number_after(&out, "recall");
+    assert!(precision > 99.0 && recall > 95.0, "{out}");
+
+    let (ok, out, err) = roi(
+        dir,
+        &[
+            "sql",
+            "SELECT (SELECT count(*) FROM curated.property_master) AS homes, \
+             (SELECT count(*) FROM raw.parcels) AS parcels, \
+             (SELECT count(*) FROM curated.property_master WHERE lat IS NOT NULL) AS located, \
+             (SELECT count(*) FROM curated.comparables) AS comps, \
+             (SELECT count(DISTINCT area) FROM curated.market_stats WHERE area_kind = 'zip') AS zips",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(ok, "{err}");
+    let row: Vec<f64> = out
+        .lines()
+        .nth(1)
+        .expect("one row")
+        .split(',')
+        .map(|v| v.parse().expect("number"))
+        .collect();
+    assert_eq!(row[0], row[1], "one master row per parcel: {out}");
+    assert!(
+        row[2] > 0.99 * row[0],
+        "nearly every home is located: {out}"
+    );
+    assert_eq!(row[3], 2.0 * row[2], "two windows per located home: {out}");
+    assert!(row[4] >= 2.0, "{out}");
+
+    // Nothing changed: every job is skipped, and status agrees.
+    let (ok, out, err) = roi(dir, &["jobs", "run", "all"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("skipped (up to date)").count(), 3, "{out}");
+    let (ok, out, err) = roi(dir, &["jobs", "status"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("up to date").count(), 3, "{out}");
+
+    // A new --date reruns the date-dependent work.
+    let (ok, out, err) = roi(dir, &["jobs", "run", "comparables", "--date", "2024-06-30"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("comparables: running (--date changed)"),
+        "{out}"
+    );
+    assert!(out.contains("property-master: skipped"), "{out}");
+
+    // The stream now takes homes from the property master.
+    let (ok, out, err) = roi(
+        dir,
+        &[
+            "stream",
+            "--source",
+            "file:data/lake/raw/events",
+            "--until-idle",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("homes from curated.property_master"), "{out}");
+}
+
+#[test]
+fn failures_name_the_job_and_block_only_its_downstream() {
+    let tmp = world();
+    let dir = tmp.path();
+    let (ok, _, err) = roi(dir, &["jobs", "run", "nope"]);
+    assert!(!ok && err.contains("no job named \"nope\""), "{err}");
+
+    // Corrupt an input of the property master.
+    let parcels = dir.join("data/lake/raw/parcels");
+    for entry in std::fs::read_dir(&parcels).expect("parcels") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "parquet") {
+            std::fs::write(&path, b"not parquet").expect("corrupt");
+        }
+    }
+    let (ok, out, err) = roi(dir, &["jobs", "run", "all"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("job property-master failed"), "{err}");
+    assert!(err.contains("raw.parcels"), "{err}");
+    assert!(out.contains("market-stats: blocked"), "{out}");
+    assert!(!dir.join("data/lake/curated/property_master").exists());
+    let (ok, out, _) = roi(dir, &["jobs", "status"]);
+    assert!(ok && out.contains("failed"), "{out}");
+}
+
+#[test]
+fn a_missing_lake_is_explained() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let (ok, _, err) = roi(empty.path(), &["jobs", "run", "all"]);
+    assert!(!ok && err.contains("roi demo"), "{err}");
+}
