@@ -9,12 +9,13 @@
 //!   succeeded (the previous version is renamed aside first, then removed), so a reader
 //!   never sees a half-written table.
 //! - **Retry**: transient I/O failures are retried with back-off; other failures are not.
-//! - **Log**: every run writes `_runs/jobs/run-<time>-<pid>.json` with one record per
+//! - **Log**: every run writes `_runs/jobs/run-<time>-<pid>-<n>.json` with one record per
 //!   planned job (inputs, outputs, rows, duration, outcome); `roi jobs status` reads them.
 //!   A failed job blocks its downstream jobs; unrelated jobs still run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -450,10 +451,14 @@ pub async fn run(
     let order = plan(jobs, selection)?;
     let names: Vec<String> = order.iter().map(|&i| jobs[i].name().to_owned()).collect();
     progress(Progress::Planned(&names));
+    // Time first so that file names sort by start; the process id and a per-process
+    // sequence keep ids unique when runs start within the same millisecond.
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
     let run_id = format!(
-        "{}-{}",
+        "{}-{}-{:04}",
         Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
-        std::process::id()
+        std::process::id(),
+        SEQUENCE.fetch_add(1, Ordering::Relaxed)
     );
     let mut last = last_records(&history(lake)?);
     let mut log = RunLog {
