@@ -60,6 +60,9 @@ enum Command {
     /// Run the batch job DAG (property master, market statistics, …) over the lake
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Train models on the lake (the AVM; propensity models come next)
+    #[command(subcommand)]
+    Train(TrainCommand),
     /// Query the lake with SQL; every table is `zone.table` (e.g. raw.sales)
     Sql(SqlArgs),
     /// Inspect the effective configuration
@@ -111,6 +114,20 @@ fn parse_format(s: &str) -> Result<roi_jobs::sql::Format, String> {
 }
 
 #[derive(Debug, Subcommand)]
+enum TrainCommand {
+    /// Train the automated valuation model and print its holdout accuracy (MdAPE, PPE10,
+    /// PPE20, interval coverage); runs the jobs it needs first
+    Avm(TrainAvmArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrainAvmArgs {
+    /// Holdout = sales in the 12 months up to this date (YYYY-MM-DD) [default: the latest sale]
+    #[arg(long, value_name = "DATE")]
+    date: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Subcommand)]
 enum JobsCommand {
     /// List the jobs with their inputs and outputs
     List,
@@ -131,7 +148,8 @@ struct JobsRunArgs {
     /// As-of date (YYYY-MM-DD) for jobs that look at a point in time [default: the data's latest]
     #[arg(long, value_name = "DATE")]
     date: Option<chrono::NaiveDate>,
-    /// Run even jobs whose inputs have not changed
+    /// Run the named jobs even if nothing they read has changed (upstream jobs still skip
+    /// when up to date)
     #[arg(long)]
     force: bool,
     /// Retries of a transient failure (I/O timeouts, interruptions)
@@ -295,10 +313,21 @@ fn run(cli: Cli) -> Result<()> {
             let options = roi_jobs::runner::RunOptions {
                 as_of: args.date,
                 force: args.force,
+                force_jobs: Some(args.jobs.clone()),
                 retries: args.retries,
                 ..Default::default()
             };
             run_jobs(&config.lake_dir(), &args.jobs, &options)?;
+        }
+        Command::Train(TrainCommand::Avm(args)) => {
+            let selection = vec!["avm-train".to_owned()];
+            let options = roi_jobs::runner::RunOptions {
+                as_of: args.date,
+                force: true,
+                force_jobs: Some(selection.clone()),
+                ..Default::default()
+            };
+            run_jobs(&config.lake_dir(), &selection, &options)?;
         }
         Command::Sql(args) => {
             let sql = match (&args.query, &args.file) {

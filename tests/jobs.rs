@@ -60,12 +60,28 @@ fn the_dag_builds_the_curated_zone_then_skips_until_inputs_change() {
     let (ok, out, err) = roi(dir, &["jobs", "run", "all"]);
     assert!(ok, "{out}\n{err}");
     assert!(
-        out.contains("plan: property-master -> market-stats -> comparables"),
+        out.contains(
+            "plan: property-master -> market-stats -> comparables -> avm-train -> avm-score"
+        ),
         "{out}"
     );
-    for job in ["property-master", "market-stats", "comparables"] {
+    for job in [
+        "property-master",
+        "market-stats",
+        "comparables",
+        "avm-train",
+        "avm-score",
+    ] {
         assert!(out.contains(&format!("{job}: succeeded")), "{out}");
     }
+    let mdape = number_after(&out, "MdAPE");
+    let coverage = number_after(&out, "interval coverage");
+    assert!(mdape > 1.0 && mdape < 25.0, "{out}");
+    assert!(coverage > 50.0 && coverage <= 100.0, "{out}");
+    assert!(
+        out.contains("valued 800 properties") || out.contains("valued 79"),
+        "{out}"
+    );
     let precision = number_after(&out, "match precision");
     let recall = number_after(&out, "recall");
     assert!(precision > 99.0 && recall > 95.0, "{out}");
@@ -102,10 +118,16 @@ fn the_dag_builds_the_curated_zone_then_skips_until_inputs_change() {
     // Nothing changed: every job is skipped, and status agrees.
     let (ok, out, err) = roi(dir, &["jobs", "run", "all"]);
     assert!(ok, "{err}");
-    assert_eq!(out.matches("skipped (up to date)").count(), 3, "{out}");
+    assert_eq!(out.matches("skipped (up to date)").count(), 5, "{out}");
     let (ok, out, err) = roi(dir, &["jobs", "status"]);
     assert!(ok, "{err}");
-    assert_eq!(out.matches("up to date").count(), 3, "{out}");
+    assert_eq!(out.matches("up to date").count(), 5, "{out}");
+
+    // roi train avm retrains even though nothing changed.
+    let (ok, out, err) = roi(dir, &["train", "avm"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("avm-train: running (forced"), "{out}");
+    assert!(out.contains("MdAPE"), "{out}");
 
     // A new --date reruns the date-dependent work.
     let (ok, out, err) = roi(dir, &["jobs", "run", "comparables", "--date", "2024-06-30"]);

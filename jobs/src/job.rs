@@ -233,6 +233,45 @@ impl JobContext {
         Ok(rows)
     }
 
+    /// Stages files (e.g. a model) as the output `table` (`zone.table`): the directory is
+    /// committed like any table.
+    pub fn write_files(&self, table: &str, files: &[(&str, Vec<u8>)]) -> Result<()> {
+        if !self.outputs.contains(&table) {
+            return Err(Error::Internal(format!(
+                "job wrote {table}, which it does not declare as an output"
+            )));
+        }
+        let (zone, name) = split(table)?;
+        let dir = self
+            .lake
+            .join(zone)
+            .join(format!(".{name}.staging-{}", self.run_id));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(Error::io("removing", &dir))?;
+        }
+        fs::create_dir_all(&dir).map_err(Error::io("creating directory", &dir))?;
+        for (file, bytes) in files {
+            let path = dir.join(file);
+            fs::write(&path, bytes).map_err(Error::io("writing", &path))?;
+        }
+        let mut staged = self
+            .staged
+            .lock()
+            .map_err(|_| Error::Internal("staging list poisoned".into()))?;
+        staged.retain(|s| s.table != table);
+        staged.push(StagedTable {
+            table: table.to_owned(),
+            dir,
+            rows: files.len() as u64,
+        });
+        Ok(())
+    }
+
+    /// The run's id (also names model versions).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
     pub(crate) fn take_staged(&self) -> Vec<StagedTable> {
         self.staged
             .lock()

@@ -8,7 +8,8 @@
 //! - [`runner`] plans the DAG, skips jobs whose inputs have not changed
 //!   ([`fingerprint`]s), commits outputs atomically, retries transient failures and keeps
 //!   a run log in `_runs/jobs/`;
-//! - [`registry`] lists the jobs; [`property_master`] is the logic of the first one;
+//! - [`registry`] lists the jobs; their logic lives in [`property_master`], [`market`]
+//!   (statistics and comparables) and [`valuation`] (AVM features, training, scoring);
 //! - [`catalog`] registers every lake table in a DataFusion session as `zone.table`, and
 //!   [`sql`] runs a query and renders the result as a table, CSV, NDJSON or Parquet.
 //!
@@ -32,5 +33,6 @@ pub mod property_master;
 pub mod registry;
 pub mod runner;
 pub mod sql;
+pub mod valuation;
 
 pub use error::{Error, Result};

@@ -608,8 +608,9 @@ impl Point {
     }
 }
 
-/// The zip and H3 areas a sale or home belongs to.
-fn area_keys(
+/// The zip and H3 areas (at [`STATS_RESOLUTION`]) a sale or home belongs to, as keyed in
+/// `market_stats`.
+pub fn area_keys(
     zip: Option<&str>,
     lat: Option<f64>,
     lon: Option<f64>,

@@ -4,10 +4,14 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use roi_models::avm::AvmModel;
+use roi_models::gbdt::GbdtConfig;
 use roi_schemas::{
     AreaKind, Contact, Neighbourhood, Parcel, Property, PropertyMaster, PropertyRecord,
     QualityKind, RecordLink, Sale,
 };
+
+use crate::valuation::{self, AvmReport, FeatureTables};
 
 use crate::job::{Job, JobContext, JobFuture, JobReport};
 use crate::market::{self, Home, SaleFact};
@@ -20,6 +24,8 @@ pub fn jobs() -> Vec<Box<dyn Job>> {
         Box::new(PropertyMasterJob),
         Box::new(MarketStatsJob),
         Box::new(ComparablesJob),
+        Box::new(AvmTrainJob),
+        Box::new(AvmScoreJob),
     ]
 }
 
@@ -279,6 +285,171 @@ impl Job for ComparablesJob {
                 market::RADIUS_MILES
             )];
             cx.write("curated.comparables", &comps)?;
+            Ok(JobReport { notes })
+        })
+    }
+}
+
+/// Nominal coverage of the AVM's prediction interval.
+pub const AVM_COVERAGE: f64 = 0.8;
+
+async fn feature_tables(cx: &JobContext) -> Result<FeatureTables> {
+    Ok(FeatureTables {
+        master: cx.read("curated.property_master").await?,
+        market: cx.read("curated.market_stats").await?,
+        index: cx.read("raw.price_index").await?,
+    })
+}
+
+fn skipped_note(what: &str, skipped: &[(String, usize)]) -> Option<String> {
+    (!skipped.is_empty()).then(|| {
+        let parts: Vec<String> = skipped.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        format!("{what} left out: {}", parts.join(", "))
+    })
+}
+
+/// `avm-train`: the automated valuation model, evaluated on a time-split holdout.
+struct AvmTrainJob;
+
+impl Job for AvmTrainJob {
+    fn name(&self) -> &'static str {
+        "avm-train"
+    }
+    fn uses_date(&self) -> bool {
+        true
+    }
+    fn description(&self) -> &'static str {
+        "train the AVM (gradient-boosted trees on index-adjusted log price, conformal interval); holdout = the 12 months to --date"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &[
+            "raw.sales",
+            "curated.property_master",
+            "curated.market_stats",
+            "raw.price_index",
+        ]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["models.avm"]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let sales: Vec<Sale> = cx.read("raw.sales").await?;
+            let tables = feature_tables(cx).await?;
+            let as_of = match cx.as_of() {
+                Some(d) => d,
+                None => sales
+                    .iter()
+                    .map(|s| s.sold_on)
+                    .max()
+                    .ok_or_else(|| Error::Data {
+                        table: "raw.sales".into(),
+                        message: "has no sales to train on".into(),
+                    })?,
+            };
+            let model_id = format!("avm-{}", cx.run_id());
+            let id = model_id.clone();
+            let (model, report) = blocking(move || {
+                valuation::train(
+                    &sales,
+                    &tables,
+                    as_of,
+                    &GbdtConfig::default(),
+                    AVM_COVERAGE,
+                    &id,
+                )
+            })
+            .await??;
+            let model_json = model
+                .to_json()
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let metrics =
+                serde_json::to_vec_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?;
+            cx.write_files(
+                "models.avm",
+                &[
+                    ("model.json", model_json.into_bytes()),
+                    ("metrics.json", metrics),
+                ],
+            )?;
+            let mut notes = vec![format!(
+                "model {model_id}: {} training and {} calibration sales in {:.1} s; interval ±{:.1}% (log {:.3})",
+                report.train_rows,
+                report.calibration_rows,
+                report.train_seconds,
+                100.0 * (model.half_width.exp() - 1.0),
+                model.half_width
+            )];
+            if let Some(a) = &report.holdout {
+                notes.push(valuation::describe(a, AVM_COVERAGE));
+            }
+            notes.extend(skipped_note("sales", &report.skipped));
+            Ok(JobReport { notes })
+        })
+    }
+}
+
+/// `avm-score`: values every property with the trained AVM.
+struct AvmScoreJob;
+
+impl Job for AvmScoreJob {
+    fn name(&self) -> &'static str {
+        "avm-score"
+    }
+    fn uses_date(&self) -> bool {
+        true
+    }
+    fn description(&self) -> &'static str {
+        "value every property with the AVM, with its interval, as of --date (default: the model's date)"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &[
+            "curated.property_master",
+            "curated.market_stats",
+            "raw.price_index",
+            "models.avm",
+        ]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["curated.valuations"]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let dir = cx.lake().join("models").join("avm");
+            let read = |name: &str| {
+                let path = dir.join(name);
+                std::fs::read_to_string(&path).map_err(Error::io("reading", path))
+            };
+            let model = AvmModel::from_json(&read("model.json")?).map_err(|e| Error::Data {
+                table: "models.avm".into(),
+                message: e.to_string(),
+            })?;
+            let trained: AvmReport =
+                serde_json::from_str(&read("metrics.json")?).map_err(|e| Error::Data {
+                    table: "models.avm".into(),
+                    message: format!("metrics.json: {e}"),
+                })?;
+            let tables = feature_tables(cx).await?;
+            let as_of = cx.as_of().unwrap_or(trained.as_of);
+            let model_id = trained.model_id.clone();
+            let (rows, skipped) =
+                blocking(move || valuation::score(&model, &tables, as_of, &model_id)).await??;
+            let mut widths: Vec<f64> = rows.iter().map(|v| (v.high - v.low) / v.value).collect();
+            widths.sort_by(f64::total_cmp);
+            let mut notes = vec![format!(
+                "valued {} properties as of {as_of} with {}; median interval width {:.1}% of value",
+                rows.len(),
+                trained.model_id,
+                100.0 * widths.get(widths.len() / 2).copied().unwrap_or(0.0)
+            )];
+            notes.extend(skipped_note("properties", &skipped));
+            cx.write("curated.valuations", &rows)?;
             Ok(JobReport { notes })
         })
     }

@@ -176,8 +176,11 @@ pub fn freshness(
 pub struct RunOptions {
     /// As-of date handed to the jobs (`--date`).
     pub as_of: Option<NaiveDate>,
-    /// Run even jobs that are up to date.
+    /// Run jobs even when they are up to date.
     pub force: bool,
+    /// With `force`, force only these jobs (`all` for every one); `None` forces every
+    /// planned job.
+    pub force_jobs: Option<Vec<String>>,
     /// Retries of a transient failure.
     pub retries: u32,
     /// Back-off before the first retry (doubled each time).
@@ -189,6 +192,7 @@ impl Default for RunOptions {
         RunOptions {
             as_of: None,
             force: false,
+            force_jobs: None,
             retries: 2,
             backoff: Duration::from_millis(250),
         }
@@ -584,7 +588,12 @@ async fn run_one(
         &record.inputs,
         &outputs_now,
     );
-    if fresh == Freshness::UpToDate && !options.force {
+    let forced = options.force
+        && options
+            .force_jobs
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == job.name() || n == "all"));
+    if fresh == Freshness::UpToDate && !forced {
         record.outcome = Outcome::Skipped;
         record.reason = fresh.to_string();
         if let Some(last) = last_success {
@@ -592,7 +601,7 @@ async fn run_one(
         }
         return Ok(());
     }
-    record.reason = if options.force {
+    record.reason = if forced {
         format!("forced ({fresh})")
     } else {
         fresh.to_string()

@@ -2,9 +2,11 @@
 //!
 //! ROI scores homeowners with four calibrated propensity models (`sell`, `buy`,
 //! `refinance`, `investment`, 90-day horizon) and values homes with an AVM. This crate
-//! holds what those models share; today that is [`metrics`], the evaluation measures used
-//! for every model and for the synthetic world's oracle (AUC, average precision,
-//! precision and recall at an alert budget, calibration error).
+//! holds the models and what they share: [`gbdt`], the gradient-boosted trees engine;
+//! [`avm`], the valuation model with its conformal interval and accuracy measures; and
+//! [`metrics`], the evaluation measures used for every classifier and for the synthetic
+//! world's oracle (AUC, average precision, precision and recall at an alert budget,
+//! calibration error).
 //!
 //! ```
 //! use roi_models::metrics::{roc_auc, precision_at_budget};
@@ -15,4 +17,9 @@
 //! assert_eq!(at.precision, 1.0);
 //! ```
 
+pub mod avm;
+mod error;
+pub mod gbdt;
 pub mod metrics;
+
+pub use error::{Error, Result};

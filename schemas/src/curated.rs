@@ -193,3 +193,23 @@ table! {
         pub sale_ids: Vec<i64>,
     }
 }
+
+table! {
+    /// A property's estimated market value with its prediction interval.
+    pub struct PropertyValuation in "valuations" {
+        /// Property valued.
+        pub property_id: PropertyId,
+        /// Valuation date.
+        pub as_of: NaiveDate,
+        /// Point estimate, dollars.
+        pub value: f64,
+        /// Lower bound of the interval.
+        pub low: f64,
+        /// Upper bound of the interval.
+        pub high: f64,
+        /// Nominal coverage of the interval (e.g. 0.8).
+        pub coverage: f64,
+        /// Id of the model that valued it.
+        pub model_id: String,
+    }
+}

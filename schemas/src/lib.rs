@@ -38,8 +38,8 @@ pub mod truth;
 
 pub use alert::{Alert, AlertStatus, IntentKind};
 pub use curated::{
-    AreaKind, Comparables, FieldProvenance, MarketStat, MatchRule, PropertyMaster, QualityIssue,
-    QualityKind, RecordMatch,
+    AreaKind, Comparables, FieldProvenance, MarketStat, MatchRule, PropertyMaster,
+    PropertyValuation, QualityIssue, QualityKind, RecordMatch,
 };
 pub use dead_letter::DeadLetter;
 pub use entity::{
