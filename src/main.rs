@@ -125,6 +125,10 @@ struct TrainAvmArgs {
     /// Holdout = sales in the 12 months up to this date (YYYY-MM-DD) [default: the latest sale]
     #[arg(long, value_name = "DATE")]
     date: Option<chrono::NaiveDate>,
+    /// Also write the examples of the time split (features, target, part) to this Parquet
+    /// file, for training other tools on exactly the same data
+    #[arg(long, value_name = "FILE")]
+    export_examples: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,6 +332,15 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             run_jobs(&config.lake_dir(), &selection, &options)?;
+            if let Some(path) = &args.export_examples {
+                let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+                let rows = runtime.block_on(roi_jobs::valuation::export_examples(
+                    &config.lake_dir(),
+                    args.date,
+                    path,
+                ))?;
+                println!("wrote {rows} examples to {}", path.display());
+            }
         }
         Command::Sql(args) => {
             let sql = match (&args.query, &args.file) {

@@ -280,7 +280,11 @@ impl JobContext {
     }
 }
 
-fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<u64> {
+pub(crate) fn write_parquet(
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<u64> {
     let file = File::create(path).map_err(Error::io("creating", path))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)

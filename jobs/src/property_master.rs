@@ -378,9 +378,111 @@ impl AddressIndex {
     }
 }
 
+/// Reconciles the records into the property master (see the module docs for the rules).
+///
+/// Before matching, impossible values (non-positive areas or counts, coordinates out of
+/// range, years outside 1600..=2100, condition outside 1–5, negative estimates) are
+/// removed from their record and reported as `invalid` findings, and a record id seen
+/// more than once keeps its first occurrence and reports the others as `duplicate`:
+/// nothing is dropped silently.
+pub fn build(inputs: &MasterInputs<'_>) -> MasterOutput {
+    let mut findings = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut clean = Vec::with_capacity(inputs.records.len());
+    for r in inputs.records {
+        if !seen.insert(r.record_id) {
+            findings.push(QualityIssue {
+                kind: QualityKind::Duplicate,
+                property_id: None,
+                record_id: Some(r.record_id),
+                field: None,
+                detail: format!(
+                    "record {} ({} {}) appears more than once; the first is kept",
+                    r.record_id.0,
+                    r.source.as_str(),
+                    r.source_key
+                ),
+            });
+            continue;
+        }
+        clean.push(sanitize(r, &mut findings));
+    }
+    let mut out = build_clean(&MasterInputs {
+        records: &clean,
+        ..*inputs
+    });
+    findings.append(&mut out.quality);
+    out.quality = findings;
+    out
+}
+
+/// `r` without its impossible values; each removal is reported in `findings`.
+fn sanitize(r: &PropertyRecord, findings: &mut Vec<QualityIssue>) -> PropertyRecord {
+    let (id, source, key) = (r.record_id, r.source.as_str(), r.source_key.clone());
+    let mut r = r.clone();
+    let mut invalid = |field: &str, value: String, why: &str| {
+        findings.push(QualityIssue {
+            kind: QualityKind::Invalid,
+            property_id: None,
+            record_id: Some(id),
+            field: Some(field.to_owned()),
+            detail: format!(
+                "{field} {value} in {source} record {key} is impossible ({why}); ignored"
+            ),
+        });
+    };
+    macro_rules! check {
+        ($field:ident, $ok:expr, $why:expr) => {
+            if let Some(v) = r.$field {
+                #[allow(clippy::redundant_closure_call)]
+                if !($ok)(v) {
+                    invalid(stringify!($field), v.to_string(), $why);
+                    r.$field = None;
+                }
+            }
+        };
+    }
+    check!(sqft, |v: i32| v > 0, "must be positive");
+    check!(lot_sqft, |v: i32| v > 0, "must be positive");
+    check!(
+        beds,
+        |v: i32| (0..=50).contains(&v),
+        "must be within 0..=50"
+    );
+    check!(
+        baths,
+        |v: f64| (0.0..=50.0).contains(&v),
+        "must be within 0..=50"
+    );
+    check!(
+        year_built,
+        |v: i32| (1600..=2100).contains(&v),
+        "must be within 1600..=2100"
+    );
+    check!(
+        condition,
+        |v: i32| (1..=5).contains(&v),
+        "must be within 1..=5"
+    );
+    check!(
+        value_estimate,
+        |v: f64| v.is_finite() && v >= 0.0,
+        "must not be negative"
+    );
+    let lat_ok = r.lat.is_none_or(|v| (-90.0..=90.0).contains(&v));
+    let lon_ok = r.lon.is_none_or(|v| (-180.0..=180.0).contains(&v));
+    if !(lat_ok && lon_ok) {
+        let shown = format!("({:?}, {:?})", r.lat, r.lon);
+        invalid("lat/lon", shown, "out of range");
+        r.lat = None;
+        r.lon = None;
+    }
+    r
+}
+
 /// Reconciles the records into the master, its provenance, the match decisions and the
 /// quality report.
-pub fn build(inputs: &MasterInputs<'_>) -> MasterOutput {
+fn build_clean(inputs: &MasterInputs<'_>) -> MasterOutput {
     let mut register: BTreeMap<PropertyId, &str> = BTreeMap::new();
     let mut by_parcel: BTreeMap<String, BTreeSet<PropertyId>> = BTreeMap::new();
     let mut parcels: Vec<&Parcel> = inputs.parcels.iter().collect();
@@ -1057,6 +1159,49 @@ mod tests {
         assert_eq!(normalize_address("5 O'Brien Court"), "5 OBRIEN CT");
         assert_eq!(normalize_address(""), "");
         assert_eq!(normalize_address("Unit"), "UNIT");
+    }
+
+    #[test]
+    fn impossible_values_and_duplicates_are_quarantined_not_merged() {
+        let mut w = World::new(1);
+        w.records = vec![
+            PropertyRecord {
+                sqft: Some(-5),
+                lat: Some(123.0),
+                condition: Some(9),
+                ..assessor(1, 1, "100 MAPLE ST")
+            },
+            assessor(1, 1, "100 MAPLE ST"),
+            PropertyRecord {
+                parcel_id: Some(parcel_of(1)),
+                ..mls(2, "100 Maple Street", 19_100)
+            },
+        ];
+        let out = w.build();
+        let kinds: Vec<(QualityKind, Option<String>)> = out
+            .quality
+            .iter()
+            .filter(|q| matches!(q.kind, QualityKind::Invalid | QualityKind::Duplicate))
+            .map(|q| (q.kind, q.field.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (QualityKind::Invalid, Some("sqft".into())),
+                (QualityKind::Invalid, Some("condition".into())),
+                (QualityKind::Invalid, Some("lat/lon".into())),
+                (QualityKind::Duplicate, None),
+            ]
+        );
+        assert!(
+            out.quality[0]
+                .detail
+                .contains("sqft -5 in assessor record key-1")
+        );
+        let p = &out.properties[0];
+        assert_eq!(p.sqft, Some(1850), "the impossible area is not merged");
+        assert_eq!((p.lat, p.lon), (Some(41.0003), Some(-87.0003)));
+        assert_eq!(out.matches.len(), 2, "one decision per distinct record");
     }
 
     #[test]

@@ -225,6 +225,14 @@ impl Job for MarketStatsJob {
         Box::pin(async move {
             let (sales, homes) = sales_and_homes(cx).await?;
             let through = as_of_or_latest(cx, &sales)?;
+            let impossible = sales
+                .iter()
+                .filter(|s| !(s.price.is_finite() && s.price > 0.0))
+                .count();
+            let unplaced = sales
+                .iter()
+                .filter(|s| s.zip.is_none() && s.lat.is_none())
+                .count();
             let stats = blocking(move || market::area_stats(&sales, &homes, through)).await?;
             let areas = |kind: AreaKind| {
                 let mut a: Vec<&str> = stats
@@ -235,12 +243,17 @@ impl Job for MarketStatsJob {
                 a.dedup();
                 a.len()
             };
-            let notes = vec![format!(
+            let mut notes = vec![format!(
                 "{} zips and {} H3 cells (resolution {}) through {through}",
                 areas(AreaKind::Zip),
                 areas(AreaKind::H3),
                 u8::from(market::STATS_RESOLUTION)
             )];
+            if impossible + unplaced > 0 {
+                notes.push(format!(
+                    "left out: {impossible} sales without a positive price, {unplaced} sales of properties with neither zip nor coordinates"
+                ));
+            }
             cx.write("curated.market_stats", &stats)?;
             Ok(JobReport { notes })
         })

@@ -185,15 +185,39 @@ pub struct AvmReport {
     pub features: Vec<String>,
 }
 
-/// Trains the AVM on `sales` with the time split described in the module docs.
-pub fn train(
-    sales: &[Sale],
-    tables: &FeatureTables,
-    as_of: NaiveDate,
-    config: &GbdtConfig,
-    coverage: f64,
-    model_id: &str,
-) -> Result<(AvmModel, AvmReport)> {
+/// One sale as an example: features, the log index they are relative to, the price.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// Features in [`FEATURES`] order.
+    pub row: [f64; 12],
+    /// `ln(index)` of the month before the sale.
+    pub log_index: f64,
+    /// Sale price.
+    pub price: f64,
+}
+
+impl Example {
+    /// The training target: index-adjusted log price.
+    pub fn target(&self) -> f64 {
+        self.price.ln() - self.log_index
+    }
+}
+
+/// The time split of the sales up to an as-of date.
+#[derive(Debug, Default)]
+pub struct Split {
+    /// Oldest 80% of the ten years before the holdout.
+    pub train: Vec<Example>,
+    /// Newest 20% of those ten years.
+    pub calibration: Vec<Example>,
+    /// Sales in the 12 months to the as-of date.
+    pub holdout: Vec<Example>,
+    /// Sales left out, by reason.
+    pub skipped: Skipped,
+}
+
+/// Splits `sales` by time as described in the module docs.
+pub fn split(sales: &[Sale], tables: &FeatureTables, as_of: NaiveDate) -> Result<Split> {
     let features = FeatureIndex::new(tables);
     let holdout_start = as_of
         .checked_sub_months(Months::new(12))
@@ -213,11 +237,15 @@ pub fn train(
     for sale in sorted {
         match features.row(sale.property_id, sale.sold_on) {
             Ok((row, log_index)) => {
-                let target = sale.price.ln() - log_index;
+                let example = Example {
+                    row,
+                    log_index,
+                    price: sale.price,
+                };
                 if sale.sold_on > holdout_start {
-                    holdout.push((row, log_index, sale.price));
+                    holdout.push(example);
                 } else {
-                    pool.push((row, target));
+                    pool.push(example);
                 }
             }
             Err(why) => *skipped.entry(why).or_default() += 1,
@@ -232,15 +260,39 @@ pub fn train(
             ),
         });
     }
-    let cut = pool.len() - pool.len() / 5;
-    let flat = |rows: &[([f64; 12], f64)]| -> (Vec<f64>, Vec<f64>) {
-        (
-            rows.iter().flat_map(|(r, _)| r.iter().copied()).collect(),
-            rows.iter().map(|(_, y)| *y).collect(),
-        )
-    };
-    let (train_x, train_y) = flat(&pool[..cut]);
-    let (cal_x, cal_y) = flat(&pool[cut..]);
+    let calibration = pool.split_off(pool.len() - pool.len() / 5);
+    let mut skipped: Skipped = skipped
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v))
+        .collect();
+    skipped.sort();
+    Ok(Split {
+        train: pool,
+        calibration,
+        holdout,
+        skipped,
+    })
+}
+
+fn flat(examples: &[Example]) -> (Vec<f64>, Vec<f64>) {
+    (
+        examples.iter().flat_map(|e| e.row).collect(),
+        examples.iter().map(Example::target).collect(),
+    )
+}
+
+/// Trains the AVM on `sales` with the time split described in the module docs.
+pub fn train(
+    sales: &[Sale],
+    tables: &FeatureTables,
+    as_of: NaiveDate,
+    config: &GbdtConfig,
+    coverage: f64,
+    model_id: &str,
+) -> Result<(AvmModel, AvmReport)> {
+    let split = split(sales, tables, as_of)?;
+    let (train_x, train_y) = flat(&split.train);
+    let (cal_x, cal_y) = flat(&split.calibration);
     let clock = std::time::Instant::now();
     let model =
         AvmModel::fit((&train_x, &train_y), (&cal_x, &cal_y), config, coverage).map_err(|e| {
@@ -250,33 +302,25 @@ pub fn train(
             }
         })?;
     let train_seconds = clock.elapsed().as_secs_f64();
-    let accuracy = if holdout.is_empty() {
+    let accuracy = if split.holdout.is_empty() {
         None
     } else {
-        let x: Vec<f64> = holdout
-            .iter()
-            .flat_map(|(r, _, _)| r.iter().copied())
-            .collect();
-        let idx: Vec<f64> = holdout.iter().map(|(_, i, _)| *i).collect();
-        let prices: Vec<f64> = holdout.iter().map(|(_, _, p)| *p).collect();
+        let (x, _) = flat(&split.holdout);
+        let idx: Vec<f64> = split.holdout.iter().map(|e| e.log_index).collect();
+        let prices: Vec<f64> = split.holdout.iter().map(|e| e.price).collect();
         let values = model
             .value(&x, &idx)
             .map_err(|e| Error::Internal(e.to_string()))?;
         avm::accuracy(&values, &prices)
     };
-    let mut skipped: Vec<(String, usize)> = skipped
-        .into_iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v))
-        .collect();
-    skipped.sort();
     let report = AvmReport {
         model_id: model_id.to_owned(),
         as_of,
-        train_rows: cut,
-        calibration_rows: pool.len() - cut,
+        train_rows: split.train.len(),
+        calibration_rows: split.calibration.len(),
         holdout: accuracy,
         train_seconds,
-        skipped,
+        skipped: split.skipped,
         features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
     };
     Ok((model, report))
@@ -331,6 +375,111 @@ pub fn score(
         .collect();
     skipped.sort();
     Ok((rows, skipped))
+}
+
+/// Writes the AVM's time split (features, target, log index, price and `part`: train,
+/// calibration or holdout) to one Parquet file, so that other tools can train on exactly
+/// the same examples (`benches/avm.sh` runs LightGBM on it). Returns the rows written.
+pub async fn export_examples(
+    lake: &std::path::Path,
+    as_of: Option<NaiveDate>,
+    out: &std::path::Path,
+) -> Result<usize> {
+    use arrow::array::{ArrayRef, Float64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let tables = [
+        "raw.sales",
+        "curated.property_master",
+        "curated.market_stats",
+        "raw.price_index",
+    ];
+    let session = crate::catalog::session_with(lake, &tables).await?;
+    let read = |table: &'static str| {
+        let session = session.clone();
+        async move {
+            let df = session.table(table).await.map_err(|e| Error::Data {
+                table: table.to_owned(),
+                message: format!("{e}; run roi jobs run all first"),
+            })?;
+            df.collect().await.map_err(|e| Error::Data {
+                table: table.to_owned(),
+                message: e.to_string(),
+            })
+        }
+    };
+    fn rows<T: roi_schemas::Table>(
+        table: &str,
+        batches: &[arrow::record_batch::RecordBatch],
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for b in batches {
+            out.extend(T::from_batch(b).map_err(|e| Error::Data {
+                table: table.to_owned(),
+                message: e.to_string(),
+            })?);
+        }
+        Ok(out)
+    }
+    let sales: Vec<Sale> = rows("raw.sales", &read("raw.sales").await?)?;
+    let tables = FeatureTables {
+        master: rows(
+            "curated.property_master",
+            &read("curated.property_master").await?,
+        )?,
+        market: rows("curated.market_stats", &read("curated.market_stats").await?)?,
+        index: rows("raw.price_index", &read("raw.price_index").await?)?,
+    };
+    let as_of = match as_of {
+        Some(d) => d,
+        None => sales
+            .iter()
+            .map(|s| s.sold_on)
+            .max()
+            .ok_or_else(|| Error::Data {
+                table: "raw.sales".into(),
+                message: "has no sales".into(),
+            })?,
+    };
+    let split = split(&sales, &tables, as_of)?;
+    let parts = [
+        ("train", &split.train),
+        ("calibration", &split.calibration),
+        ("holdout", &split.holdout),
+    ];
+    let all: Vec<(&str, &Example)> = parts
+        .iter()
+        .flat_map(|(name, examples)| examples.iter().map(move |e| (*name, e)))
+        .collect();
+    let mut fields: Vec<Field> = FEATURES
+        .iter()
+        .map(|f| Field::new(*f, DataType::Float64, true))
+        .collect();
+    let mut columns: Vec<ArrayRef> = (0..FEATURES.len())
+        .map(|c| {
+            std::sync::Arc::new(Float64Array::from_iter_values(
+                all.iter().map(|(_, e)| e.row[c]),
+            )) as ArrayRef
+        })
+        .collect();
+    for (name, value) in [
+        ("target", Example::target as fn(&Example) -> f64),
+        ("log_index", |e: &Example| e.log_index),
+        ("price", |e: &Example| e.price),
+    ] {
+        fields.push(Field::new(name, DataType::Float64, false));
+        columns.push(std::sync::Arc::new(Float64Array::from_iter_values(
+            all.iter().map(|(_, e)| value(e)),
+        )));
+    }
+    fields.push(Field::new("part", DataType::Utf8, false));
+    columns.push(std::sync::Arc::new(StringArray::from_iter_values(
+        all.iter().map(|(p, _)| *p),
+    )));
+    let schema = std::sync::Arc::new(Schema::new(fields));
+    let batch = arrow::record_batch::RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    crate::job::write_parquet(out, schema, &[batch])?;
+    Ok(all.len())
 }
 
 /// Formats holdout accuracy for people.

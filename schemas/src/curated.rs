@@ -109,6 +109,10 @@ str_enum! {
         Missing = "missing",
         /// A record matched no property.
         Unmatched = "unmatched",
+        /// A value is impossible (negative area, coordinates out of range…) and was ignored.
+        Invalid = "invalid",
+        /// A record or sale appears more than once; one copy was kept.
+        Duplicate = "duplicate",
     }
 }
 
