@@ -181,6 +181,21 @@ struct DemoArgs {
 enum DatasetsCommand {
     /// Write a deterministic synthetic world (Parquet tables, NDJSON events, truth)
     Generate(GenerateArgs),
+    /// Land real public data in the lake's raw zone
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  roi datasets import txhousing && roi jobs run market-stats\n  roi sql \"SELECT area, month, yoy_appreciation FROM curated.market_stats WHERE area_kind = 'city' AND area = 'Austin' ORDER BY month DESC LIMIT 12\""
+)]
+struct ImportArgs {
+    /// What to import: txhousing (monthly market of 46 Texas cities, 2000-2015, vendored)
+    #[arg(value_parser = ["txhousing"])]
+    dataset: String,
+    /// Read a CSV in the txhousing layout from this file instead of the vendored copy
+    #[arg(long, value_name = "CSV")]
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -362,6 +377,20 @@ fn run(cli: Cli) -> Result<()> {
                     roi_jobs::sql::write_text(&result, args.format, &mut stdout.lock())?;
                 }
             }
+        }
+        Command::Datasets(DatasetsCommand::Import(args)) => {
+            let text = match &args.file {
+                Some(f) => std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                None => roi_datasets::real::TXHOUSING.to_owned(),
+            };
+            let lake = config.lake_dir();
+            let rows = roi_jobs::market::land_city_months(&text, &lake)?;
+            println!(
+                "landed {rows} city-months of {} in {}",
+                args.dataset,
+                lake.join("raw/city_market_monthly").display()
+            );
         }
         Command::Datasets(DatasetsCommand::Generate(args)) => {
             let world = WorldConfig {

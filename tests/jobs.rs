@@ -178,6 +178,53 @@ fn failures_name_the_job_and_block_only_its_downstream() {
 }
 
 #[test]
+fn real_city_market_data_lands_and_gets_statistics() {
+    let tmp = world();
+    let dir = tmp.path();
+    let (ok, out, err) = roi(dir, &["datasets", "import", "txhousing"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("landed 8602 city-months"), "{out}");
+    let (ok, out, err) = roi(dir, &["jobs", "run", "market-stats"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("46 cities from raw.city_market_monthly"),
+        "{out}"
+    );
+    let (ok, out, err) = roi(
+        dir,
+        &[
+            "sql",
+            "SELECT round(avg(yoy_appreciation), 3) AS yoy FROM curated.market_stats \
+             WHERE area_kind = 'city' AND area = 'Austin' AND month >= DATE '2013-01-01' \
+             AND month < DATE '2014-01-01'",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(ok, "{err}");
+    let yoy: f64 = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        (0.05..0.12).contains(&yoy),
+        "Austin 2013 appreciation {yoy}"
+    );
+
+    std::fs::write(
+        dir.join("bad.csv"),
+        "city,year,month,sales,median\nAustin,2013,13,1,2\n",
+    )
+    .expect("write");
+    let (ok, _, err) = roi(
+        dir,
+        &["datasets", "import", "txhousing", "--file", "bad.csv"],
+    );
+    assert!(!ok && err.contains("line 2"), "{err}");
+}
+
+#[test]
 fn a_missing_lake_is_explained() {
     let empty = tempfile::tempdir().expect("tempdir");
     let (ok, _, err) = roi(empty.path(), &["jobs", "run", "all"]);

@@ -17,3 +17,7 @@ pub fn ames_csv() -> PathBuf {
 pub fn txhousing_csv() -> PathBuf {
     dir().join("txhousing.csv")
 }
+
+/// The Texas monthly housing market, embedded so that `roi datasets import txhousing`
+/// works from any directory.
+pub const TXHOUSING: &str = include_str!("../real/txhousing.csv");

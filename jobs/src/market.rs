@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, Months, NaiveDate};
 use h3o::{CellIndex, LatLng, Resolution};
+use rayon::prelude::*;
 use roi_schemas::{AreaKind, Comparables, MarketStat, PropertyId};
 
 /// One sale with the facts the statistics need (the job builds these by joining
@@ -76,17 +77,32 @@ pub struct Home {
     pub lon: Option<f64>,
 }
 
-/// One month of one city's pre-aggregated market figures (real `txhousing` data).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CityMonth {
-    /// City (or county) name as the source writes it.
-    pub city: String,
-    /// First day of the month.
-    pub month: NaiveDate,
-    /// Sales closed in the month (null where the source has none).
-    pub sales: Option<f64>,
-    /// Median sale price of the month (null where the source has none).
-    pub median_price: Option<f64>,
+pub use roi_schemas::CityMonth;
+
+/// Parses public monthly city market data in the `txhousing` layout and lands it in the
+/// lake as `raw.city_market_monthly` (replacing it atomically), where `market-stats`
+/// turns it into `city` rows. Returns the rows landed.
+pub fn land_city_months(csv: &str, lake: &std::path::Path) -> crate::Result<usize> {
+    use roi_schemas::Table;
+    let rows = parse_txhousing(csv)?;
+    let raw = lake.join("raw");
+    let staging = raw.join(".city_market_monthly.staging");
+    let dest = raw.join(CityMonth::NAME);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(crate::Error::io("removing", &staging))?;
+    }
+    std::fs::create_dir_all(&staging).map_err(crate::Error::io("creating directory", &staging))?;
+    let batch = CityMonth::to_batch(&rows).map_err(|e| crate::Error::Internal(e.to_string()))?;
+    crate::job::write_parquet(
+        &staging.join("part-00000.parquet"),
+        CityMonth::schema(),
+        &[batch],
+    )?;
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(crate::Error::io("removing", &dest))?;
+    }
+    std::fs::rename(&staging, &dest).map_err(crate::Error::io("committing", &dest))?;
+    Ok(rows.len())
 }
 
 /// H3 resolution of the per-cell statistics.
@@ -182,24 +198,58 @@ pub fn area_stats(sales: &[SaleFact], homes: &[Home], through: NaiveDate) -> Vec
         }
     }
 
-    let mut areas: BTreeMap<(AreaKind, String), Vec<&SaleFact>> = BTreeMap::new();
+    // Area keys are computed once per property (H3 indexing and key strings are the
+    // expensive part), then each sale is filed under its areas by number.
+    let mut key_ids: HashMap<(AreaKind, String), usize> = HashMap::new();
+    let mut keys: Vec<(AreaKind, String)> = Vec::new();
+    let mut by_property: HashMap<PropertyId, (&SaleFact, Vec<usize>)> = HashMap::new();
+    let mut areas: Vec<Vec<&SaleFact>> = Vec::new();
     for sale in sales {
         if sale.sold_on > through || !is_price(sale.price) {
             continue;
         }
-        for key in area_keys(sale.zip.as_deref(), sale.lat, sale.lon) {
-            areas.entry(key).or_default().push(sale);
+        let same_place = |a: &SaleFact| a.zip == sale.zip && a.lat == sale.lat && a.lon == sale.lon;
+        let cached = by_property
+            .get(&sale.property_id)
+            .filter(|(first, _)| same_place(first))
+            .map(|(_, ids)| ids.clone());
+        let ids = match cached {
+            Some(ids) => ids,
+            None => {
+                let ids: Vec<usize> = area_keys(sale.zip.as_deref(), sale.lat, sale.lon)
+                    .map(|key| {
+                        *key_ids.entry(key.clone()).or_insert_with(|| {
+                            keys.push(key);
+                            areas.push(Vec::new());
+                            keys.len() - 1
+                        })
+                    })
+                    .collect();
+                by_property.insert(sale.property_id, (sale, ids.clone()));
+                ids
+            }
+        };
+        for id in ids {
+            areas[id].push(sale);
         }
     }
 
     let through_month = month_index(through);
-    let mut rows = Vec::new();
-    for ((kind, area), mut area_sales) in areas {
-        area_sales.sort_by_key(|s| (s.sold_on, s.sale_id));
-        let props = properties.get(&(kind, area.clone())).copied();
-        area_rows(kind, &area, &area_sales, through_month, props, &mut rows);
-    }
-    rows
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|a, b| keys[*a].cmp(&keys[*b]));
+    let per_area: Vec<Vec<MarketStat>> = order
+        .into_par_iter()
+        .map(|id| {
+            let (kind, area) = &keys[id];
+            let mut area_sales = areas[id].clone();
+            area_sales.sort_by_key(|s| (s.sold_on, s.sale_id));
+            let props = properties.get(&(*kind, area.clone())).copied();
+            let mut rows = Vec::new();
+            area_rows(*kind, area, &area_sales, through_month, props, &mut rows);
+            rows
+        })
+        .collect();
+    per_area.into_iter().flatten().collect()
 }
 
 /// Appends the dense monthly rows of one area; `sales` are sorted by date.
@@ -645,12 +695,20 @@ fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
+    // Selection, not a full sort: O(n) per median, which matters for trailing windows.
+    let n = values.len();
+    let mid = n / 2;
+    let (below, upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    let upper = *upper;
+    Some(if n % 2 == 1 {
+        upper
     } else {
-        (values[mid - 1] + values[mid]) / 2.0
+        let lower = below
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(upper);
+        (lower + upper) / 2.0
     })
 }
 

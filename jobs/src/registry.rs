@@ -213,10 +213,13 @@ impl Job for MarketStatsJob {
         "monthly sales, median price and $/sqft, days on market, appreciation and turnover per zip and H3 cell"
     }
     fn version(&self) -> u32 {
-        1
+        2
     }
     fn inputs(&self) -> &'static [&'static str] {
         &["raw.sales", "curated.property_master"]
+    }
+    fn optional_inputs(&self) -> &'static [&'static str] {
+        &["raw.city_market_monthly"]
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["curated.market_stats"]
@@ -233,7 +236,17 @@ impl Job for MarketStatsJob {
                 .iter()
                 .filter(|s| s.zip.is_none() && s.lat.is_none())
                 .count();
-            let stats = blocking(move || market::area_stats(&sales, &homes, through)).await?;
+            let cities: Vec<market::CityMonth> = if cx.has_table("raw.city_market_monthly") {
+                cx.read("raw.city_market_monthly").await?
+            } else {
+                Vec::new()
+            };
+            let stats = blocking(move || {
+                let mut stats = market::area_stats(&sales, &homes, through);
+                stats.extend(market::city_stats(&cities));
+                stats
+            })
+            .await?;
             let areas = |kind: AreaKind| {
                 let mut a: Vec<&str> = stats
                     .iter()
@@ -249,6 +262,12 @@ impl Job for MarketStatsJob {
                 areas(AreaKind::H3),
                 u8::from(market::STATS_RESOLUTION)
             )];
+            if areas(AreaKind::City) > 0 {
+                notes.push(format!(
+                    "{} cities from raw.city_market_monthly",
+                    areas(AreaKind::City)
+                ));
+            }
             if impossible + unplaced > 0 {
                 notes.push(format!(
                     "left out: {impossible} sales without a positive price, {unplaced} sales of properties with neither zip nor coordinates"

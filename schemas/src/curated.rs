@@ -217,3 +217,18 @@ table! {
         pub model_id: String,
     }
 }
+
+table! {
+    /// One month of one city's pre-aggregated market figures, as public market series
+    /// publish them (the vendored Texas `txhousing` data lands here).
+    pub struct CityMonth in "city_market_monthly" {
+        /// City (or county) name as the source writes it.
+        pub city: String,
+        /// First day of the month.
+        pub month: NaiveDate,
+        /// Sales closed in the month (null where the source has none).
+        pub sales: Option<f64>,
+        /// Median sale price of the month (null where the source has none).
+        pub median_price: Option<f64>,
+    }
+}

@@ -38,7 +38,7 @@ pub mod truth;
 
 pub use alert::{Alert, AlertStatus, IntentKind};
 pub use curated::{
-    AreaKind, Comparables, FieldProvenance, MarketStat, MatchRule, PropertyMaster,
+    AreaKind, CityMonth, Comparables, FieldProvenance, MarketStat, MatchRule, PropertyMaster,
     PropertyValuation, QualityIssue, QualityKind, RecordMatch,
 };
 pub use dead_letter::DeadLetter;

@@ -282,6 +282,12 @@ fn every_table_round_trips() {
         nearest_mi: Some(0.1),
         sale_ids: vec![11, 7],
     }]);
+    roundtrip(vec![CityMonth {
+        city: "Austin".into(),
+        month: date(2013, 5, 1),
+        sales: Some(3012.0),
+        median_price: None,
+    }]);
     roundtrip(vec![Alert {
         alert_id: "a-1".into(),
         org_id: OrgId(1),
