@@ -9,7 +9,8 @@
 //!   ([`fingerprint`]s), commits outputs atomically, retries transient failures and keeps
 //!   a run log in `_runs/jobs/`;
 //! - [`registry`] lists the jobs; their logic lives in [`property_master`], [`market`]
-//!   (statistics and comparables) and [`valuation`] (AVM features, training, scoring);
+//!   (statistics and comparables), [`valuation`] (AVM features, training, scoring) and
+//!   [`financials`] (balance, equity, LTV, refinance and cash-out);
 //! - [`catalog`] registers every lake table in a DataFusion session as `zone.table`, and
 //!   [`sql`] runs a query and renders the result as a table, CSV, NDJSON or Parquet.
 //!
@@ -26,6 +27,7 @@
 
 pub mod catalog;
 mod error;
+pub mod financials;
 pub mod fingerprint;
 pub mod job;
 pub mod market;

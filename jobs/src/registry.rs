@@ -26,6 +26,7 @@ pub fn jobs() -> Vec<Box<dyn Job>> {
         Box::new(ComparablesJob),
         Box::new(AvmTrainJob),
         Box::new(AvmScoreJob),
+        Box::new(FinancialsJob),
     ]
 }
 
@@ -482,6 +483,54 @@ impl Job for AvmScoreJob {
             )];
             notes.extend(skipped_note("properties", &skipped));
             cx.write("curated.valuations", &rows)?;
+            Ok(JobReport { notes })
+        })
+    }
+}
+
+/// `financials`: balance, equity, LTV, refinance saving and cash-out per valued property.
+struct FinancialsJob;
+
+impl Job for FinancialsJob {
+    fn name(&self) -> &'static str {
+        "financials"
+    }
+    fn description(&self) -> &'static str {
+        "per valued property: mortgage balance, equity, LTV, refinance saving and break-even at the market rate, cash-out potential"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["curated.valuations", "raw.loans", "raw.mortgage_rates"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["curated.financials"]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let valuations: Vec<roi_schemas::PropertyValuation> =
+                cx.read("curated.valuations").await?;
+            let loans: Vec<roi_schemas::Loan> = cx.read("raw.loans").await?;
+            let rates: Vec<roi_schemas::MortgageRate> = cx.read("raw.mortgage_rates").await?;
+            let rows = blocking(move || {
+                crate::financials::positions(&valuations, &loans, &rates)
+                    .iter()
+                    .zip(&valuations)
+                    .map(|(p, v)| p.row(v.as_of))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+            let mortgaged = rows.iter().filter(|r| r.balance > 0.0).count();
+            let in_the_money = rows
+                .iter()
+                .filter(|r| r.break_even_months.is_some_and(|m| m <= 36.0))
+                .count();
+            let notes = vec![format!(
+                "{} properties, {mortgaged} with a mortgage; {in_the_money} would recoup a refinance within 3 years",
+                rows.len()
+            )];
+            cx.write("curated.financials", &rows)?;
             Ok(JobReport { notes })
         })
     }

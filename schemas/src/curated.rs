@@ -232,3 +232,35 @@ table! {
         pub median_price: Option<f64>,
     }
 }
+
+table! {
+    /// A property's financial position at its valuation date.
+    pub struct PropertyFinancials in "financials" {
+        /// Property.
+        pub property_id: PropertyId,
+        /// Valuation date.
+        pub as_of: NaiveDate,
+        /// Estimated value.
+        pub value: f64,
+        /// Outstanding mortgage balance (0 without one).
+        pub balance: f64,
+        /// `value - balance`.
+        pub equity: f64,
+        /// `equity / value`.
+        pub equity_pct: f64,
+        /// `balance / value`.
+        pub ltv: f64,
+        /// Current loan's rate, percent.
+        pub loan_rate_pct: Option<f64>,
+        /// Current monthly payment.
+        pub payment: Option<f64>,
+        /// Market 30-year rate (month before `as_of`), percent.
+        pub market_rate_pct: Option<f64>,
+        /// Monthly saving of a refinance at the market rate (negative: costs more).
+        pub refinance_saving: Option<f64>,
+        /// Months for the saving to repay the closing costs.
+        pub break_even_months: Option<f64>,
+        /// Cash a cash-out refinance to 80% LTV could release.
+        pub cash_out: f64,
+    }
+}

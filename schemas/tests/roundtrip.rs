@@ -288,6 +288,21 @@ fn every_table_round_trips() {
         sales: Some(3012.0),
         median_price: None,
     }]);
+    roundtrip(vec![PropertyFinancials {
+        property_id: PropertyId(1),
+        as_of: date(2025, 1, 15),
+        value: 300_000.0,
+        balance: 186_108.71,
+        equity: 113_891.29,
+        equity_pct: 0.38,
+        ltv: 0.62,
+        loan_rate_pct: Some(6.0),
+        payment: Some(1_199.1),
+        market_rate_pct: Some(4.0),
+        refinance_saving: Some(310.59),
+        break_even_months: None,
+        cash_out: 53_891.29,
+    }]);
     roundtrip(vec![Alert {
         alert_id: "a-1".into(),
         org_id: OrgId(1),
