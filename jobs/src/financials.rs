@@ -44,41 +44,13 @@ pub fn months_between(from: NaiveDate, to: NaiveDate) -> i32 {
     months.max(0)
 }
 
-/// One property's financial position.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Position {
-    /// Property.
-    pub property_id: PropertyId,
-    /// Estimated value.
-    pub value: f64,
-    /// Outstanding balance (0 without a loan).
-    pub balance: f64,
-    /// `value - balance`.
-    pub equity: f64,
-    /// `equity / value`.
-    pub equity_pct: f64,
-    /// `balance / value`.
-    pub ltv: f64,
-    /// Current loan's rate, percent.
-    pub loan_rate_pct: Option<f64>,
-    /// Current monthly payment.
-    pub payment: Option<f64>,
-    /// Market 30-year rate, percent.
-    pub market_rate_pct: Option<f64>,
-    /// Monthly saving of a refinance (negative: it would cost more).
-    pub refinance_saving: Option<f64>,
-    /// Months for the saving to repay the closing costs (null when it never does).
-    pub break_even_months: Option<f64>,
-    /// Cash a cash-out refinance could release.
-    pub cash_out: f64,
-}
-
-/// The position of `valuation`'s property given its loans and the market rate.
+/// The position of `valuation`'s property at its date, given its loans and the market
+/// rate.
 pub fn position(
     valuation: &PropertyValuation,
     loans: &[&Loan],
     market_rate_pct: Option<f64>,
-) -> Position {
+) -> PropertyFinancials {
     let as_of = valuation.as_of;
     let current = loans
         .iter()
@@ -105,8 +77,9 @@ pub fn position(
         }
         _ => (None, None),
     };
-    Position {
+    PropertyFinancials {
         property_id: valuation.property_id,
+        as_of,
         value,
         balance,
         equity: value - balance,
@@ -125,33 +98,12 @@ pub fn position(
     }
 }
 
-impl Position {
-    /// The lake row of this position at `as_of`.
-    pub fn row(&self, as_of: NaiveDate) -> PropertyFinancials {
-        PropertyFinancials {
-            property_id: self.property_id,
-            as_of,
-            value: self.value,
-            balance: self.balance,
-            equity: self.equity,
-            equity_pct: self.equity_pct,
-            ltv: self.ltv,
-            loan_rate_pct: self.loan_rate_pct,
-            payment: self.payment,
-            market_rate_pct: self.market_rate_pct,
-            refinance_saving: self.refinance_saving,
-            break_even_months: self.break_even_months,
-            cash_out: self.cash_out,
-        }
-    }
-}
-
 /// Positions of every valued property.
 pub fn positions(
     valuations: &[PropertyValuation],
     loans: &[Loan],
     rates: &[MortgageRate],
-) -> Vec<Position> {
+) -> Vec<PropertyFinancials> {
     let mut by_property: HashMap<PropertyId, Vec<&Loan>> = HashMap::new();
     for l in loans {
         by_property.entry(l.property_id).or_default().push(l);

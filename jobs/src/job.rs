@@ -187,20 +187,8 @@ impl JobContext {
         schema: SchemaRef,
         batches: &[RecordBatch],
     ) -> Result<u64> {
-        if !self.outputs.contains(&table) {
-            return Err(Error::Internal(format!(
-                "job wrote {table}, which it does not declare as an output"
-            )));
-        }
-        let (zone, name) = split(table)?;
-        let dir = self
-            .lake
-            .join(zone)
-            .join(format!(".{name}.staging-{}", self.run_id));
-        if dir.exists() {
-            fs::remove_dir_all(&dir).map_err(Error::io("removing", &dir))?;
-        }
-        fs::create_dir_all(&dir).map_err(Error::io("creating directory", &dir))?;
+        let dir = self.staging_dir(table)?;
+        let (_, name) = split(table)?;
         let path = dir.join("part-00000.parquet");
         let rows = write_parquet(&path, schema.clone(), batches)?;
         let manifest = serde_json::json!({
@@ -220,22 +208,23 @@ impl JobContext {
         let text = serde_json::to_string_pretty(&manifest)
             .map_err(|e| Error::Internal(format!("manifest does not serialise: {e}")))?;
         fs::write(&manifest_path, text + "\n").map_err(Error::io("writing", &manifest_path))?;
-        let mut staged = self
-            .staged
-            .lock()
-            .map_err(|_| Error::Internal("staging list poisoned".into()))?;
-        staged.retain(|s| s.table != table);
-        staged.push(StagedTable {
-            table: table.to_owned(),
-            dir,
-            rows,
-        });
+        self.staged(table, dir, rows)?;
         Ok(rows)
     }
 
     /// Stages files (e.g. a model) as the output `table` (`zone.table`): the directory is
     /// committed like any table.
     pub fn write_files(&self, table: &str, files: &[(&str, Vec<u8>)]) -> Result<()> {
+        let dir = self.staging_dir(table)?;
+        for (file, bytes) in files {
+            let path = dir.join(file);
+            fs::write(&path, bytes).map_err(Error::io("writing", &path))?;
+        }
+        self.staged(table, dir, files.len() as u64)
+    }
+
+    /// A fresh staging directory for the declared output `table`.
+    fn staging_dir(&self, table: &str) -> Result<PathBuf> {
         if !self.outputs.contains(&table) {
             return Err(Error::Internal(format!(
                 "job wrote {table}, which it does not declare as an output"
@@ -250,10 +239,11 @@ impl JobContext {
             fs::remove_dir_all(&dir).map_err(Error::io("removing", &dir))?;
         }
         fs::create_dir_all(&dir).map_err(Error::io("creating directory", &dir))?;
-        for (file, bytes) in files {
-            let path = dir.join(file);
-            fs::write(&path, bytes).map_err(Error::io("writing", &path))?;
-        }
+        Ok(dir)
+    }
+
+    /// Records `dir` as the staged version of `table` (replacing an earlier one).
+    fn staged(&self, table: &str, dir: PathBuf, rows: u64) -> Result<()> {
         let mut staged = self
             .staged
             .lock()
@@ -262,7 +252,7 @@ impl JobContext {
         staged.push(StagedTable {
             table: table.to_owned(),
             dir,
-            rows: files.len() as u64,
+            rows,
         });
         Ok(())
     }

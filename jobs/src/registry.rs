@@ -513,14 +513,8 @@ impl Job for FinancialsJob {
                 cx.read("curated.valuations").await?;
             let loans: Vec<roi_schemas::Loan> = cx.read("raw.loans").await?;
             let rates: Vec<roi_schemas::MortgageRate> = cx.read("raw.mortgage_rates").await?;
-            let rows = blocking(move || {
-                crate::financials::positions(&valuations, &loans, &rates)
-                    .iter()
-                    .zip(&valuations)
-                    .map(|(p, v)| p.row(v.as_of))
-                    .collect::<Vec<_>>()
-            })
-            .await?;
+            let rows =
+                blocking(move || crate::financials::positions(&valuations, &loans, &rates)).await?;
             let mortgaged = rows.iter().filter(|r| r.balance > 0.0).count();
             let in_the_money = rows
                 .iter()
