@@ -269,10 +269,16 @@ impl Job for MarketStatsJob {
                     areas(AreaKind::City)
                 ));
             }
-            if impossible + unplaced > 0 {
-                notes.push(format!(
-                    "left out: {impossible} sales without a positive price, {unplaced} sales of properties with neither zip nor coordinates"
-                ));
+            let left_out: Vec<String> = [
+                (impossible, "without a positive price"),
+                (unplaced, "of properties with neither zip nor coordinates"),
+            ]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, why)| format!("{n} sales {why}"))
+            .collect();
+            if !left_out.is_empty() {
+                notes.push(format!("left out: {}", left_out.join(", ")));
             }
             cx.write("curated.market_stats", &stats)?;
             Ok(JobReport { notes })
