@@ -1,8 +1,8 @@
 //! `roi jobs` over a generated world: the DAG builds the curated zone, reruns skip, the
 //! stream then reads homes from the property master, and failures name the job.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
+use common::roi;
 
 use roi_datasets::{Scale, WorldConfig, generate};
 
@@ -17,19 +17,6 @@ fn world() -> tempfile::TempDir {
     })
     .expect("world");
     tmp
-}
-
-fn roi(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_roi"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run roi");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The first number after `label` in `text`.

@@ -1,7 +1,8 @@
 //! `roi sql` over a generated and streamed lake: every zone is queryable by name, results
 //! render in every format, and errors say what is wrong.
 
-use std::process::Command;
+mod common;
+use common::roi;
 
 use roi_datasets::{Scale, WorldConfig, generate};
 
@@ -22,19 +23,6 @@ fn lake() -> tempfile::TempDir {
     ))
     .expect("stream");
     tmp
-}
-
-fn roi(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_roi"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run roi");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
