@@ -129,6 +129,13 @@ struct TrainAvmArgs {
     /// file, for training other tools on exactly the same data
     #[arg(long, value_name = "FILE")]
     export_examples: Option<PathBuf>,
+    /// Train and evaluate on this sales CSV instead of the lake (needs --mapping; the
+    /// model is evaluated, not installed)
+    #[arg(long, value_name = "CSV", requires = "mapping")]
+    sales_csv: Option<PathBuf>,
+    /// Column mapping of --sales-csv (TOML; see datasets/real/ames.mapping.toml)
+    #[arg(long, value_name = "TOML", requires = "sales_csv")]
+    mapping: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +344,24 @@ fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             run_jobs(&config.lake_dir(), &args.jobs, &options)?;
+        }
+        Command::Train(TrainCommand::Avm(args)) if args.sales_csv.is_some() => {
+            let read = |p: &Option<PathBuf>| -> Result<String> {
+                let p = p
+                    .as_ref()
+                    .context("--sales-csv and --mapping go together")?;
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+            };
+            let mapping = roi_jobs::mapping::parse_mapping(&read(&args.mapping)?)?;
+            let lines = roi_jobs::mapping::train_avm(
+                &read(&args.sales_csv)?,
+                &mapping,
+                args.date,
+                args.export_examples.as_deref(),
+            )?;
+            for line in lines {
+                println!("{line}");
+            }
         }
         Command::Train(TrainCommand::Avm(args)) => {
             let selection = vec!["avm-train".to_owned()];

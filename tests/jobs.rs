@@ -213,6 +213,35 @@ fn real_city_market_data_lands_and_gets_statistics() {
 }
 
 #[test]
+fn the_avm_trains_on_real_sales_through_a_column_mapping() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let real = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/real");
+    let csv = format!("{real}/ames.csv");
+    let mapping = format!("{real}/ames.mapping.toml");
+    let (ok, out, err) = roi(
+        tmp.path(),
+        &["train", "avm", "--sales-csv", &csv, "--mapping", &mapping],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("2930 sales read"), "{out}");
+    let mdape = number_after(&out, "MdAPE");
+    assert!(mdape > 3.0 && mdape < 15.0, "{out}");
+
+    let (ok, _, err) = roi(tmp.path(), &["train", "avm", "--sales-csv", &csv]);
+    assert!(!ok && err.contains("--mapping"), "{err}");
+    std::fs::write(
+        tmp.path().join("m.toml"),
+        "price = \"Sale_Price\"\nsqft = \"Area\"\nsold_on = \"x\"\n",
+    )
+    .expect("write");
+    let (ok, _, err) = roi(
+        tmp.path(),
+        &["train", "avm", "--sales-csv", &csv, "--mapping", "m.toml"],
+    );
+    assert!(!ok && err.contains("column \"Area\""), "{err}");
+}
+
+#[test]
 fn a_missing_lake_is_explained() {
     let empty = tempfile::tempdir().expect("tempdir");
     let (ok, _, err) = roi(empty.path(), &["jobs", "run", "all"]);

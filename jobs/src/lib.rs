@@ -30,6 +30,7 @@ mod error;
 pub mod financials;
 pub mod fingerprint;
 pub mod job;
+pub mod mapping;
 pub mod market;
 pub mod property_master;
 pub mod registry;

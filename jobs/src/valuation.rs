@@ -114,12 +114,18 @@ impl<'a> FeatureIndex<'a> {
             return Err(Skip::MissingAttributes);
         }
         let prev = previous_month(date);
-        let metro = home.metro_id.ok_or(Skip::MissingAttributes)?;
-        let index = *self.index.get(&(metro, prev)).ok_or(Skip::NoIndex)?;
-        if index <= 0.0 {
-            return Err(Skip::NoIndex);
-        }
-        let log_index = index.ln();
+        // Without any price index (sales data brought by a user), prices are taken as
+        // they are: the log index is 0.
+        let log_index = if self.index.is_empty() {
+            0.0
+        } else {
+            let metro = home.metro_id.ok_or(Skip::MissingAttributes)?;
+            let index = *self.index.get(&(metro, prev)).ok_or(Skip::NoIndex)?;
+            if index <= 0.0 {
+                return Err(Skip::NoIndex);
+            }
+            index.ln()
+        };
         let mut zip_median = f64::NAN;
         let mut cell_median = f64::NAN;
         let mut turnover = f64::NAN;
@@ -385,8 +391,6 @@ pub async fn export_examples(
     as_of: Option<NaiveDate>,
     out: &std::path::Path,
 ) -> Result<usize> {
-    use arrow::array::{ArrayRef, Float64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
     let tables = [
         "raw.sales",
         "curated.property_master",
@@ -441,6 +445,13 @@ pub async fn export_examples(
             })?,
     };
     let split = split(&sales, &tables, as_of)?;
+    write_examples(&split, out)
+}
+
+/// Writes a time split as one Parquet file (see [`export_examples`]).
+pub fn write_examples(split: &Split, out: &std::path::Path) -> Result<usize> {
+    use arrow::array::{ArrayRef, Float64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
     let parts = [
         ("train", &split.train),
         ("calibration", &split.calibration),
