@@ -10,7 +10,8 @@
 //!   a run log in `_runs/jobs/`;
 //! - [`registry`] lists the jobs; their logic lives in [`property_master`], [`market`]
 //!   (statistics and comparables), [`valuation`] (AVM features, training, scoring) and
-//!   [`financials`] (balance, equity, LTV, refinance and cash-out);
+//!   [`financials`] (balance, equity, LTV, refinance and cash-out) and [`maintenance`]
+//!   (component replacement schedule);
 //! - [`catalog`] registers every lake table in a DataFusion session as `zone.table`, and
 //!   [`sql`] runs a query and renders the result as a table, CSV, NDJSON or Parquet.
 //!
@@ -30,6 +31,7 @@ mod error;
 pub mod financials;
 pub mod fingerprint;
 pub mod job;
+pub mod maintenance;
 pub mod mapping;
 pub mod market;
 pub mod property_master;

@@ -27,6 +27,7 @@ pub fn jobs() -> Vec<Box<dyn Job>> {
         Box::new(AvmTrainJob),
         Box::new(AvmScoreJob),
         Box::new(FinancialsJob),
+        Box::new(MaintenanceJob),
     ]
 }
 
@@ -531,6 +532,63 @@ impl Job for FinancialsJob {
                 rows.len()
             )];
             cx.write("curated.financials", &rows)?;
+            Ok(JobReport { notes })
+        })
+    }
+}
+
+/// `maintenance`: each home's component replacement schedule.
+struct MaintenanceJob;
+
+impl Job for MaintenanceJob {
+    fn name(&self) -> &'static str {
+        "maintenance"
+    }
+    fn uses_date(&self) -> bool {
+        true
+    }
+    fn description(&self) -> &'static str {
+        "per property: roof, HVAC, water heater, paint, windows and appliances with estimated age and due date"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["curated.property_master", "raw.sales"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["curated.maintenance"]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let master: Vec<PropertyMaster> = cx.read("curated.property_master").await?;
+            let as_of = match cx.as_of() {
+                Some(d) => d,
+                None => {
+                    let sales: Vec<Sale> = cx.read("raw.sales").await?;
+                    sales
+                        .iter()
+                        .map(|s| s.sold_on)
+                        .max()
+                        .ok_or_else(|| Error::Data {
+                            table: "raw.sales".into(),
+                            message: "has no sales to date the schedule by; pass --date".into(),
+                        })?
+                }
+            };
+            let rows = blocking(move || {
+                master
+                    .iter()
+                    .flat_map(|h| crate::maintenance::schedule(h, as_of))
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+            let soon = rows.iter().filter(|r| r.due_soon).count();
+            let notes = vec![format!(
+                "{} component schedules as of {as_of}; {soon} due within a year",
+                rows.len()
+            )];
+            cx.write("curated.maintenance", &rows)?;
             Ok(JobReport { notes })
         })
     }

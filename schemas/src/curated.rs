@@ -264,3 +264,25 @@ table! {
         pub cash_out: f64,
     }
 }
+
+table! {
+    /// When one component of a home is due for replacement.
+    pub struct MaintenanceItem in "maintenance" {
+        /// Property.
+        pub property_id: PropertyId,
+        /// Schedule date.
+        pub as_of: NaiveDate,
+        /// Component (`roof`, `hvac`, `water_heater`, …).
+        pub component: String,
+        /// Typical lifespan, years.
+        pub lifespan_years: i32,
+        /// Estimated year the current component was installed.
+        pub installed_year: i32,
+        /// Its age at `as_of`, years.
+        pub age_years: i32,
+        /// When it is due for replacement.
+        pub due_on: NaiveDate,
+        /// Due within a year of `as_of`.
+        pub due_soon: bool,
+    }
+}

@@ -38,8 +38,8 @@ pub mod truth;
 
 pub use alert::{Alert, AlertStatus, IntentKind};
 pub use curated::{
-    AreaKind, CityMonth, Comparables, FieldProvenance, MarketStat, MatchRule, PropertyFinancials,
-    PropertyMaster, PropertyValuation, QualityIssue, QualityKind, RecordMatch,
+    AreaKind, CityMonth, Comparables, FieldProvenance, MaintenanceItem, MarketStat, MatchRule,
+    PropertyFinancials, PropertyMaster, PropertyValuation, QualityIssue, QualityKind, RecordMatch,
 };
 pub use dead_letter::DeadLetter;
 pub use entity::{
