@@ -132,31 +132,12 @@ impl JobContext {
 
     /// Reads a whole table into rows.
     pub async fn read<T: Table>(&self, table: &str) -> Result<Vec<T>> {
-        let batches = self.read_batches(table).await?;
-        let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
-        for batch in &batches {
-            rows.extend(T::from_batch(batch).map_err(|e| Error::Data {
-                table: table.to_owned(),
-                message: e.to_string(),
-            })?);
-        }
-        Ok(rows)
+        read_rows(&self.session, table).await
     }
 
     /// Reads a whole table as Arrow batches.
     pub async fn read_batches(&self, table: &str) -> Result<Vec<RecordBatch>> {
-        let df = self
-            .session
-            .table(reference(table))
-            .await
-            .map_err(|e| Error::Data {
-                table: table.to_owned(),
-                message: format!("cannot be read: {e}"),
-            })?;
-        df.collect().await.map_err(|e| Error::Data {
-            table: table.to_owned(),
-            message: e.to_string(),
-        })
+        read_batches(&self.session, table).await
     }
 
     /// Runs a query and collects its result.
@@ -294,6 +275,50 @@ pub(crate) fn write_parquet(
     }
     writer.close().map_err(parquet_error)?;
     Ok(rows)
+}
+
+/// Reads a whole registered table of `session` as Arrow batches.
+pub(crate) async fn read_batches(
+    session: &SessionContext,
+    table: &str,
+) -> Result<Vec<RecordBatch>> {
+    let df = session
+        .table(reference(table))
+        .await
+        .map_err(|e| Error::Data {
+            table: table.to_owned(),
+            message: format!("cannot be read: {e}"),
+        })?;
+    df.collect().await.map_err(|e| Error::Data {
+        table: table.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads a whole registered table of `session` into rows.
+pub(crate) async fn read_rows<T: Table>(session: &SessionContext, table: &str) -> Result<Vec<T>> {
+    let batches = read_batches(session, table).await?;
+    let mut rows = Vec::with_capacity(batches.iter().map(RecordBatch::num_rows).sum());
+    for batch in &batches {
+        rows.extend(T::from_batch(batch).map_err(|e| Error::Data {
+            table: table.to_owned(),
+            message: e.to_string(),
+        })?);
+    }
+    Ok(rows)
+}
+
+/// The date a dated job works at: `--date` if given, else the day of the latest sale.
+pub fn as_of_or_latest_sale(
+    given: Option<NaiveDate>,
+    sale_days: impl IntoIterator<Item = NaiveDate>,
+) -> Result<NaiveDate> {
+    given
+        .or_else(|| sale_days.into_iter().max())
+        .ok_or_else(|| Error::Data {
+            table: "raw.sales".into(),
+            message: "has no sales to take the date from; pass --date".into(),
+        })
 }
 
 /// `zone.table` -> (`zone`, `table`).

@@ -192,13 +192,7 @@ async fn sales_and_homes(cx: &JobContext) -> Result<(Vec<SaleFact>, Vec<Home>)> 
 
 /// `--date`, or the day of the latest sale.
 fn as_of_or_latest(cx: &JobContext, sales: &[SaleFact]) -> Result<NaiveDate> {
-    cx.as_of()
-        .or_else(|| sales.iter().map(|s| s.sold_on).max())
-        .ok_or_else(|| Error::Data {
-            table: "raw.sales".into(),
-            message: "has no sales, so there is no date to compute statistics for; pass --date"
-                .into(),
-        })
+    crate::job::as_of_or_latest_sale(cx.as_of(), sales.iter().map(|s| s.sold_on))
 }
 
 /// `market-stats`: monthly statistics per zip and H3 cell.
@@ -379,17 +373,8 @@ impl Job for AvmTrainJob {
         Box::pin(async move {
             let sales: Vec<Sale> = cx.read("raw.sales").await?;
             let tables = feature_tables(cx).await?;
-            let as_of = match cx.as_of() {
-                Some(d) => d,
-                None => sales
-                    .iter()
-                    .map(|s| s.sold_on)
-                    .max()
-                    .ok_or_else(|| Error::Data {
-                        table: "raw.sales".into(),
-                        message: "has no sales to train on".into(),
-                    })?,
-            };
+            let as_of =
+                crate::job::as_of_or_latest_sale(cx.as_of(), sales.iter().map(|s| s.sold_on))?;
             let model_id = format!("avm-{}", cx.run_id());
             let id = model_id.clone();
             let (model, report) = blocking(move || {
@@ -566,14 +551,7 @@ impl Job for MaintenanceJob {
                 Some(d) => d,
                 None => {
                     let sales: Vec<Sale> = cx.read("raw.sales").await?;
-                    sales
-                        .iter()
-                        .map(|s| s.sold_on)
-                        .max()
-                        .ok_or_else(|| Error::Data {
-                            table: "raw.sales".into(),
-                            message: "has no sales to date the schedule by; pass --date".into(),
-                        })?
+                    crate::job::as_of_or_latest_sale(None, sales.iter().map(|s| s.sold_on))?
                 }
             };
             let rows = blocking(move || {

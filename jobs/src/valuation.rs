@@ -385,7 +385,7 @@ pub fn score(
 
 /// Writes the AVM's time split (features, target, log index, price and `part`: train,
 /// calibration or holdout) to one Parquet file, so that other tools can train on exactly
-/// the same examples (`benches/avm.sh` runs LightGBM on it). Returns the rows written.
+/// the same examples (`benches/batch.sh` runs LightGBM on it). Returns the rows written.
 pub async fn export_examples(
     lake: &std::path::Path,
     as_of: Option<NaiveDate>,
@@ -398,52 +398,25 @@ pub async fn export_examples(
         "raw.price_index",
     ];
     let session = crate::catalog::session_with(lake, &tables).await?;
-    let read = |table: &'static str| {
-        let session = session.clone();
-        async move {
-            let df = session.table(table).await.map_err(|e| Error::Data {
+    use crate::job::read_rows;
+    for table in tables {
+        if !session
+            .table_exist(table)
+            .map_err(|e| Error::Internal(e.to_string()))?
+        {
+            return Err(Error::Data {
                 table: table.to_owned(),
-                message: format!("{e}; run roi jobs run all first"),
-            })?;
-            df.collect().await.map_err(|e| Error::Data {
-                table: table.to_owned(),
-                message: e.to_string(),
-            })
+                message: "missing from the lake; run roi jobs run all first".into(),
+            });
         }
-    };
-    fn rows<T: roi_schemas::Table>(
-        table: &str,
-        batches: &[arrow::record_batch::RecordBatch],
-    ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        for b in batches {
-            out.extend(T::from_batch(b).map_err(|e| Error::Data {
-                table: table.to_owned(),
-                message: e.to_string(),
-            })?);
-        }
-        Ok(out)
     }
-    let sales: Vec<Sale> = rows("raw.sales", &read("raw.sales").await?)?;
+    let sales: Vec<Sale> = read_rows(&session, "raw.sales").await?;
     let tables = FeatureTables {
-        master: rows(
-            "curated.property_master",
-            &read("curated.property_master").await?,
-        )?,
-        market: rows("curated.market_stats", &read("curated.market_stats").await?)?,
-        index: rows("raw.price_index", &read("raw.price_index").await?)?,
+        master: read_rows(&session, "curated.property_master").await?,
+        market: read_rows(&session, "curated.market_stats").await?,
+        index: read_rows(&session, "raw.price_index").await?,
     };
-    let as_of = match as_of {
-        Some(d) => d,
-        None => sales
-            .iter()
-            .map(|s| s.sold_on)
-            .max()
-            .ok_or_else(|| Error::Data {
-                table: "raw.sales".into(),
-                message: "has no sales".into(),
-            })?,
-    };
+    let as_of = crate::job::as_of_or_latest_sale(as_of, sales.iter().map(|s| s.sold_on))?;
     let split = split(&sales, &tables, as_of)?;
     write_examples(&split, out)
 }
@@ -537,6 +510,43 @@ mod tests {
             sources: vec![],
             last_observed_at: None,
         }
+    }
+
+    #[test]
+    fn exporting_from_a_lake_without_the_curated_zone_says_what_to_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("raw")).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let err = rt
+            .block_on(export_examples(
+                tmp.path(),
+                None,
+                &tmp.path().join("x.parquet"),
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("raw.sales: missing from the lake; run roi jobs run all first"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn too_few_sales_to_train_on_is_named() {
+        let err = train(
+            &[],
+            &FeatureTables::default(),
+            date(2025, 1, 1),
+            &GbdtConfig::default(),
+            0.8,
+            "m",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("only 0 usable sales before 2024-01-01"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -460,3 +460,57 @@ fn fingerprints_ignore_staging() {
     std::fs::create_dir_all(dir.join(".staging")).expect("dir");
     assert_eq!(fingerprint::table(&dir).expect("fp"), before);
 }
+
+/// Writes `write` (which may not be its declared output) or nothing at all.
+struct SloppyJob {
+    write: Option<&'static str>,
+}
+
+impl Job for SloppyJob {
+    fn name(&self) -> &'static str {
+        "sloppy"
+    }
+    fn description(&self) -> &'static str {
+        "breaks the output contract"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &["raw.seed"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &["curated.declared"]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            if let Some(table) = self.write {
+                cx.write_batches(table, schema(), &[batch(&[1])])?;
+            }
+            Ok(JobReport::default())
+        })
+    }
+}
+
+#[test]
+fn a_job_that_breaks_its_output_contract_is_reported_as_a_bug() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    write_raw(tmp.path(), "seed", &[1]);
+    let undeclared: Vec<Box<dyn Job>> = vec![Box::new(SloppyJob {
+        write: Some("curated.other"),
+    })];
+    let err = run(tmp.path(), &undeclared, &["all"], &options()).expect_err("undeclared");
+    assert!(
+        err.to_string()
+            .contains("bug: job wrote curated.other, which it does not declare as an output"),
+        "{err}"
+    );
+    let silent: Vec<Box<dyn Job>> = vec![Box::new(SloppyJob { write: None })];
+    let err = run(tmp.path(), &silent, &["all"], &options()).expect_err("nothing written");
+    assert!(
+        err.to_string()
+            .contains("bug: sloppy did not write curated.declared"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("curated/other").exists());
+}
