@@ -60,9 +60,12 @@ enum Command {
     /// Run the batch job DAG (property master, market statistics, …) over the lake
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Train models on the lake (the AVM; propensity models come next)
+    /// Train models on the lake: the AVM and the four alert models
     #[command(subcommand)]
     Train(TrainCommand),
+    /// The model registry: list versions, show one, promote one to live
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Query the lake with SQL; every table is `zone.table` (e.g. raw.sales)
     Sql(SqlArgs),
     /// Inspect the effective configuration
@@ -88,6 +91,12 @@ struct StreamArgs {
     /// Threads for decoding and for the feature window's key partitions [default: all cores]
     #[arg(long)]
     threads: Option<usize>,
+    /// Do not score with the promoted alert models (features and signals only)
+    #[arg(long)]
+    no_alerts: bool,
+    /// A homeowner gets at most one alert of a kind within this many days
+    #[arg(long, value_name = "DAYS", default_value_t = roi_pipeline::scoring::DEFAULT_COOLDOWN_DAYS)]
+    cooldown_days: i32,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +127,61 @@ enum TrainCommand {
     /// Train the automated valuation model and print its holdout accuracy (MdAPE, PPE10,
     /// PPE20, interval coverage); runs the jobs it needs first
     Avm(TrainAvmArgs),
+    /// Train the alert models (90-day propensity to sell, buy, refinance or invest) on the
+    /// point-in-time training set, register them, and print their test-period numbers
+    /// beside the oracle's; runs the jobs it needs first
+    #[command(
+        after_help = "The first version of each model is promoted automatically; later ones \
+are promoted with `roi models promote ID` after comparing them (`roi models show ID`)."
+    )]
+    Alerts(TrainAlertsArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrainAlertsArgs {
+    /// Which model: sell, buy, refinance, investment or all
+    #[arg(long, default_value = "all", value_parser = parse_models)]
+    model: ModelChoice,
+    /// Labels are the outcomes known by this date (YYYY-MM-DD) [default: the last event day]
+    #[arg(long, value_name = "DATE")]
+    date: Option<chrono::NaiveDate>,
+    /// Alert budget: alerts per contact and year the operating point aims at
+    #[arg(long, value_name = "RATE", default_value_t = 0.10)]
+    budget: f64,
+    /// Confidence floor: never alert where, on the calibration months, fewer than this
+    /// share of the alerts at least as strong came true
+    #[arg(long, value_name = "P", default_value_t = 0.5)]
+    min_confidence: f64,
+}
+
+/// The models `--model` selects.
+#[derive(Debug, Clone)]
+struct ModelChoice(Vec<roi_schemas::IntentKind>);
+
+fn parse_models(s: &str) -> Result<ModelChoice, String> {
+    use roi_schemas::StrEnum;
+    if s == "all" {
+        return Ok(ModelChoice(roi_jobs::propensity::KINDS.to_vec()));
+    }
+    roi_schemas::IntentKind::parse(s)
+        .map(|k| ModelChoice(vec![k]))
+        .ok_or_else(|| format!("{s:?} is not a model; use sell, buy, refinance, investment or all"))
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Every registered model version, with its headline numbers; * marks the live one
+    List,
+    /// One model version: what it was trained on, and its full evaluation report
+    Show {
+        /// Model id, e.g. sell-v2
+        id: String,
+    },
+    /// Make a model version the live one of its name (the stream and the API use it)
+    Promote {
+        /// Model id, e.g. sell-v2
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -309,9 +373,30 @@ fn run(cli: Cli) -> Result<()> {
                 &lake,
             );
             stream.progress = progress;
-            println!("streaming the world's events through the feature windows...");
+            println!();
+            println!("training the alert models on the point-in-time training set...");
+            let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let trained = runtime.block_on(roi_jobs::propensity::train(
+                &lake,
+                &roi_jobs::propensity::KINDS,
+                &roi_models::propensity::PropensityConfig::default(),
+                &created_at,
+            ))?;
+            summary::print_trained_alerts(&trained);
+            // The demo's stream uses the models it just trained.
+            let registry = roi_models::registry::Registry::at(&lake);
+            for t in &trained {
+                registry.promote(&t.card.id)?;
+            }
+            println!();
+            println!("streaming the world's events through the feature windows and the models...");
             let streamed = roi_pipeline::run(&stream).context("streaming the demo events")?;
             summary::print_stream(&streamed, &lake);
+            println!();
+            println!("alerts against the world's outcomes:");
+            let judged = runtime.block_on(roi_jobs::propensity::judge_alerts(&lake))?;
+            summary::print_alert_outcomes(&judged, &trained);
         }
         Command::Stream(args) => {
             let lake = config.lake_dir();
@@ -324,6 +409,8 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(t) = args.threads {
                 stream.threads = t.max(1);
             }
+            stream.score = !args.no_alerts;
+            stream.cooldown_days = args.cooldown_days.max(0);
             stream.progress = progress;
             let streamed = roi_pipeline::run(&stream).context("streaming")?;
             summary::print_stream(&streamed, &lake);
@@ -380,6 +467,59 @@ fn run(cli: Cli) -> Result<()> {
                     path,
                 ))?;
                 println!("wrote {rows} examples to {}", path.display());
+            }
+        }
+        Command::Train(TrainCommand::Alerts(args)) => {
+            if !(args.budget > 0.0 && args.budget <= 12.0) {
+                anyhow::bail!(
+                    "--budget {} must be in (0, 12] alerts per contact and year",
+                    args.budget
+                );
+            }
+            if !(0.0..=1.0).contains(&args.min_confidence) {
+                anyhow::bail!("--min-confidence {} must be in [0, 1]", args.min_confidence);
+            }
+            let lake = config.lake_dir();
+            let selection = vec!["alert-training-set".to_owned()];
+            let options = roi_jobs::runner::RunOptions {
+                as_of: args.date,
+                ..Default::default()
+            };
+            run_jobs(&lake, &selection, &options)?;
+            let train = roi_models::propensity::PropensityConfig {
+                alerts_per_contact_year: args.budget,
+                min_confidence: args.min_confidence,
+                ..Default::default()
+            };
+            let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let trained = runtime.block_on(roi_jobs::propensity::train(
+                &lake,
+                &args.model.0,
+                &train,
+                &created_at,
+            ))?;
+            summary::print_trained_alerts(&trained);
+        }
+        Command::Models(command) => {
+            let registry = roi_models::registry::Registry::at(&config.lake_dir());
+            match command {
+                ModelsCommand::List => summary::print_models(&registry.list()?),
+                ModelsCommand::Show { id } => {
+                    let card = registry.card(&id)?;
+                    let live = registry
+                        .promoted(&card.name)?
+                        .is_some_and(|p| p.id == card.id);
+                    summary::print_model(&card, live, &registry.metrics(&id)?);
+                }
+                ModelsCommand::Promote { id } => match registry.promote(&id)? {
+                    Some(previous) if previous == id => println!(
+                        "{id} is already the live {} model",
+                        registry.card(&id)?.name
+                    ),
+                    Some(previous) => println!("promoted {id} (was {previous})"),
+                    None => println!("promoted {id}"),
+                },
             }
         }
         Command::Sql(args) => {

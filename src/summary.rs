@@ -157,6 +157,65 @@ pub fn print_stream(r: &roi_pipeline::StreamReport, lake: &std::path::Path) {
         ),
         None => println!("  context: none found in the lake (context features are null)"),
     }
+    if r.models.is_empty() && r.unscored.is_empty() {
+        println!("  alerts: scoring off");
+    } else if r.models.is_empty() {
+        println!("  alerts: no promoted alert model (train with `roi train alerts`)");
+    } else {
+        let parts: Vec<String> = r
+            .alerts_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        println!(
+            "  raised {} alerts with {}{}",
+            r.alerts,
+            r.models.join(", "),
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", parts.join(", "))
+            }
+        );
+        if !r.unscored.is_empty() {
+            println!(
+                "  not scored (no promoted model): {}",
+                r.unscored.join(", ")
+            );
+        }
+    }
+}
+
+/// Prints how the stream's alerts turned out against the world's outcomes, beside the
+/// models' test-period precision and the oracle's at the same alert volume.
+pub fn print_alert_outcomes(
+    judged: &[roi_jobs::propensity::AlertOutcomes],
+    trained: &[roi_jobs::propensity::Trained],
+) {
+    println!(
+        "  {:<11} {:>7} {:>7} {:>11} {:>15} {:>17}",
+        "kind", "alerts", "judged", "came true", "test precision", "oracle precision"
+    );
+    for j in judged {
+        let t = trained.iter().find(|t| t.card.name == j.kind.to_string());
+        println!(
+            "  {:<11} {:>7} {:>7} {:>11} {:>15} {:>17}",
+            j.kind.to_string(),
+            j.alerts,
+            j.judged,
+            j.precision()
+                .map_or("n/a".to_owned(), |p| format!("{} ({p:.3})", j.came_true)),
+            t.map_or("n/a".to_owned(), |t| format!(
+                "{:.3}",
+                t.report.model.precision
+            )),
+            t.and_then(|t| t.report.oracle.as_ref())
+                .map_or("n/a".to_owned(), |o| format!("{:.3}", o.precision)),
+        );
+    }
+    println!(
+        "  (judged = alerts whose 90 days are covered by the known outcomes; the oracle is the world's latent probability at the model's alert volume on the test months)"
+    );
 }
 
 /// Prints the feature and signal catalog.
@@ -294,4 +353,151 @@ pub fn print_job_status(status: &[roi_jobs::runner::JobStatus]) {
             println!("{:<20} error: {e}", "");
         }
     }
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", 100.0 * v)
+}
+
+fn gap(model: Option<f64>, oracle: Option<f64>) -> String {
+    match (model, oracle) {
+        (Some(m), Some(o)) => format!("{:+.3}", m - o),
+        _ => "n/a".to_owned(),
+    }
+}
+
+/// Prints what `roi train alerts` trained: the test-period numbers beside the oracle's.
+pub fn print_trained_alerts(trained: &[roi_jobs::propensity::Trained]) {
+    use roi_models::propensity::Evaluation;
+    for t in trained {
+        let r = &t.report;
+        let op = &r.operating_point;
+        println!();
+        println!(
+            "{} ({}){}: trained on {} rows ({} positive) in {:.1} s; calibrated on {} rows",
+            t.card.id,
+            t.card.name,
+            if t.promoted { ", promoted" } else { "" },
+            r.train_rows,
+            r.train_positives,
+            r.train_seconds,
+            r.calibration_rows
+        );
+        match op.threshold {
+            Some(threshold) => println!(
+                "  operating point: alert at p >= {threshold:.3} (set by the {}: budget {} alerts/contact-year, confidence >= {})",
+                if op.bound_by == "budget" {
+                    "budget"
+                } else {
+                    "confidence floor"
+                },
+                op.alerts_per_contact_year,
+                op.min_confidence
+            ),
+            None => println!(
+                "  operating point: no alerts; even this model's strongest scores came true less often than the confidence floor ({}) on the calibration months",
+                op.min_confidence
+            ),
+        }
+        println!(
+            "  test period {} rows, {} positive ({}):",
+            r.model.rows,
+            r.model.positives,
+            pct(r.model.positives as f64 / r.model.rows.max(1) as f64)
+        );
+        println!("  {:<26} {:>8} {:>8} {:>8}", "", "model", "oracle", "gap");
+        let o: Option<&Evaluation> = r.oracle.as_ref();
+        let rows: [(&str, Option<f64>, Option<f64>); 6] = [
+            ("AUC", r.model.auc, o.and_then(|o| o.auc)),
+            ("PR-AUC", r.model.pr_auc, o.and_then(|o| o.pr_auc)),
+            (
+                "precision at the point",
+                Some(r.model.precision),
+                o.map(|o| o.precision),
+            ),
+            (
+                "recall at the point",
+                Some(r.model.recall),
+                o.map(|o| o.recall),
+            ),
+            (
+                "alerts per contact-year",
+                Some(r.model.alerts_per_contact_year),
+                o.map(|o| o.alerts_per_contact_year),
+            ),
+            (
+                "calibration error (ECE)",
+                Some(r.model.ece),
+                o.map(|o| o.ece),
+            ),
+        ];
+        for (name, m, or) in rows {
+            println!(
+                "  {name:<26} {:>8} {:>8} {:>8}",
+                opt(m),
+                opt(or),
+                gap(m, or)
+            );
+        }
+    }
+    if trained.iter().any(|t| t.report.oracle.is_some()) {
+        println!();
+        println!(
+            "(the oracle is the world's latent probability, held to the model's alert volume on the same rows)"
+        );
+    }
+}
+
+/// Prints the registry's versions.
+pub fn print_models(models: &[roi_models::registry::Listed]) {
+    if models.is_empty() {
+        println!("no models registered yet; train some with `roi train alerts`");
+        return;
+    }
+    println!("  {:<16} {:<22} {:<12} summary", "id", "created", "catalog");
+    for m in models {
+        println!(
+            "{} {:<16} {:<22} {:<12} {}",
+            if m.promoted { "*" } else { " " },
+            m.card.id,
+            m.card.created_at,
+            m.card.catalog_version,
+            m.card.summary
+        );
+    }
+    println!("(* = live)");
+}
+
+/// Prints one model version and its evaluation report.
+pub fn print_model(
+    card: &roi_models::registry::ModelCard,
+    live: bool,
+    metrics: &serde_json::Value,
+) {
+    println!("{}{}", card.id, if live { " (live)" } else { "" });
+    println!("  created:          {}", card.created_at);
+    println!(
+        "  feature catalog:  {} ({} features)",
+        card.catalog_version,
+        card.features.len()
+    );
+    println!(
+        "  training data:    {} rows, {} positive, from {} (fingerprint {}{})",
+        card.training.rows,
+        card.training.positives,
+        card.training.table,
+        card.training.fingerprint,
+        card.training
+            .as_of
+            .as_ref()
+            .map(|d| format!(", last snapshot {d}"))
+            .unwrap_or_default()
+    );
+    println!("  summary:          {}", card.summary);
+    println!("  features:         {}", card.features.join(", "));
+    println!("evaluation report:");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(metrics).unwrap_or_else(|_| metrics.to_string())
+    );
 }

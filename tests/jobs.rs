@@ -48,7 +48,7 @@ fn the_dag_builds_the_curated_zone_then_skips_until_inputs_change() {
     assert!(ok, "{out}\n{err}");
     assert!(
         out.contains(
-            "plan: property-master -> market-stats -> comparables -> avm-train -> avm-score -> financials -> maintenance"
+            "plan: property-master -> market-stats -> comparables -> avm-train -> avm-score -> financials -> maintenance -> alert-training-set"
         ),
         "{out}"
     );
@@ -60,6 +60,7 @@ fn the_dag_builds_the_curated_zone_then_skips_until_inputs_change() {
         "avm-score",
         "financials",
         "maintenance",
+        "alert-training-set",
     ] {
         assert!(out.contains(&format!("{job}: succeeded")), "{out}");
     }
@@ -107,10 +108,10 @@ fn the_dag_builds_the_curated_zone_then_skips_until_inputs_change() {
     // Nothing changed: every job is skipped, and status agrees.
     let (ok, out, err) = roi(dir, &["jobs", "run", "all"]);
     assert!(ok, "{err}");
-    assert_eq!(out.matches("skipped (up to date)").count(), 7, "{out}");
+    assert_eq!(out.matches("skipped (up to date)").count(), 8, "{out}");
     let (ok, out, err) = roi(dir, &["jobs", "status"]);
     assert!(ok, "{err}");
-    assert_eq!(out.matches("up to date").count(), 7, "{out}");
+    assert_eq!(out.matches("up to date").count(), 8, "{out}");
 
     // roi train avm retrains even though nothing changed.
     let (ok, out, err) = roi(dir, &["train", "avm"]);

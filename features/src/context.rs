@@ -7,7 +7,8 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use roi_schemas::{
-    Contact, ContactId, Loan, MetroId, MortgageRate, PriceIndex, Property, PropertyId, Sale,
+    Contact, ContactId, Loan, MetroId, MortgageRate, PriceIndex, Property, PropertyId,
+    PropertyMaster, PropertyType, Sale,
 };
 
 use crate::day::{Day, day_of_date, month_index};
@@ -106,6 +107,30 @@ pub struct ContextTables {
     pub mortgage_rates: Vec<MortgageRate>,
 }
 
+/// The home facts the context reads (zip, metro, year built) from a property-master row;
+/// `None` when the master lacks one of them, so that homeowner's context stays unknown
+/// rather than wrong. Fields the context never reads are left at neutral values.
+pub fn home_from_master(m: &PropertyMaster) -> Option<Property> {
+    Some(Property {
+        property_id: m.property_id,
+        parcel_id: m.parcel_id.clone(),
+        address: m.address.clone().unwrap_or_default(),
+        city: m.city.clone().unwrap_or_default(),
+        state: m.state.clone().unwrap_or_default(),
+        zip: m.zip.clone()?,
+        metro_id: m.metro_id?,
+        lat: m.lat.unwrap_or_default(),
+        lon: m.lon.unwrap_or_default(),
+        property_type: m.property_type.unwrap_or(PropertyType::SingleFamily),
+        sqft: m.sqft.unwrap_or_default(),
+        beds: m.beds.unwrap_or_default(),
+        baths: m.baths.unwrap_or_default(),
+        lot_sqft: m.lot_sqft.unwrap_or_default(),
+        year_built: m.year_built?,
+        condition: m.condition.unwrap_or_default(),
+    })
+}
+
 impl ContextIndex {
     /// Indexes the tables.
     pub fn build(t: ContextTables) -> ContextIndex {
@@ -200,6 +225,11 @@ impl ContextIndex {
     /// Whether no homeowner is known.
     pub fn is_empty(&self) -> bool {
         self.homes.is_empty()
+    }
+
+    /// The home of `contact`, if known.
+    pub fn property_of(&self, contact: ContactId) -> Option<PropertyId> {
+        self.homes.get(&contact).map(|h| h.property)
     }
 
     /// What is known about `contact` at the end of `at`.

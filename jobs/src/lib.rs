@@ -11,7 +11,8 @@
 //! - [`registry`] lists the jobs; their logic lives in [`property_master`], [`market`]
 //!   (statistics and comparables), [`valuation`] (AVM features, training, scoring) and
 //!   [`financials`] (balance, equity, LTV, refinance and cash-out) and [`maintenance`]
-//!   (component replacement schedule);
+//!   (component replacement schedule), and [`propensity`] (the alert models' point-in-time
+//!   training set, and their training into the model registry);
 //! - [`catalog`] registers every lake table in a DataFusion session as `zone.table`, and
 //!   [`sql`] runs a query and renders the result as a table, CSV, NDJSON or Parquet.
 //!
@@ -34,6 +35,7 @@ pub mod job;
 pub mod maintenance;
 pub mod mapping;
 pub mod market;
+pub mod propensity;
 pub mod property_master;
 pub mod registry;
 pub mod runner;

@@ -4,17 +4,19 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use roi_features::context::{ContextIndex, ContextTables, home_from_master};
 use roi_models::avm::AvmModel;
 use roi_models::gbdt::GbdtConfig;
 use roi_schemas::{
-    AreaKind, Contact, Neighbourhood, Parcel, Property, PropertyMaster, PropertyRecord,
-    QualityKind, RecordLink, Sale,
+    AreaKind, Contact, IntentSnapshot, Neighbourhood, Outcome, Parcel, Property, PropertyMaster,
+    PropertyRecord, QualityKind, RecordLink, Sale,
 };
 
 use crate::valuation::{self, AvmReport, FeatureTables};
 
 use crate::job::{Job, JobContext, JobFuture, JobReport};
 use crate::market::{self, Home, SaleFact};
+use crate::propensity;
 use crate::property_master::{self, MasterInputs};
 use crate::{Error, Result};
 
@@ -28,6 +30,7 @@ pub fn jobs() -> Vec<Box<dyn Job>> {
         Box::new(AvmScoreJob),
         Box::new(FinancialsJob),
         Box::new(MaintenanceJob),
+        Box::new(AlertTrainingSetJob),
     ]
 }
 
@@ -567,6 +570,121 @@ impl Job for MaintenanceJob {
                 rows.len()
             )];
             cx.write("curated.maintenance", &rows)?;
+            Ok(JobReport { notes })
+        })
+    }
+}
+
+/// `alert-training-set`: point-in-time features and 90-day outcome labels per homeowner
+/// and month, for the alert models.
+struct AlertTrainingSetJob;
+
+impl Job for AlertTrainingSetJob {
+    fn name(&self) -> &'static str {
+        "alert-training-set"
+    }
+    fn uses_date(&self) -> bool {
+        true
+    }
+    fn description(&self) -> &'static str {
+        "per homeowner and month: every catalog feature as of the day before, and whether each outcome closed within 90 days (labels known by --date)"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn inputs(&self) -> &'static [&'static str] {
+        &[
+            "raw.events",
+            "raw.contacts",
+            "raw.outcomes",
+            "raw.sales",
+            "raw.loans",
+            "raw.price_index",
+            "raw.mortgage_rates",
+            "curated.property_master",
+        ]
+    }
+    fn optional_inputs(&self) -> &'static [&'static str] {
+        &["raw.truth_intent"]
+    }
+    fn outputs(&self) -> &'static [&'static str] {
+        &[propensity::TRAINING_TABLE]
+    }
+    fn run<'a>(&'a self, cx: &'a JobContext) -> JobFuture<'a> {
+        Box::pin(async move {
+            let contacts: Vec<Contact> = cx.read("raw.contacts").await?;
+            let master: Vec<PropertyMaster> = cx.read("curated.property_master").await?;
+            let context = ContextTables {
+                contacts: contacts.clone(),
+                properties: master.iter().filter_map(home_from_master).collect(),
+                sales: cx.read("raw.sales").await?,
+                loans: cx.read("raw.loans").await?,
+                price_index: cx.read("raw.price_index").await?,
+                mortgage_rates: cx.read("raw.mortgage_rates").await?,
+            };
+            let outcomes: Vec<Outcome> = cx.read("raw.outcomes").await?;
+            let intent: Vec<IntentSnapshot> = if cx.has_table("raw.truth_intent") {
+                cx.read("raw.truth_intent").await?
+            } else {
+                Vec::new()
+            };
+            let events_dir = cx.lake().join("raw").join("events");
+            let as_of = cx.as_of();
+            let (batches, report, scan) = blocking(move || -> Result<_> {
+                let (events, scan) = propensity::read_events(&events_dir)?;
+                let (dates, known) = propensity::plan_snapshots(&scan, as_of)?;
+                let inputs = propensity::BackfillInputs {
+                    contacts,
+                    events,
+                    context: ContextIndex::build(context),
+                    outcomes,
+                    intent,
+                };
+                let (batches, report) = propensity::backfill(inputs, &dates, known);
+                Ok((batches, report, scan))
+            })
+            .await??;
+            cx.write_batches(
+                propensity::TRAINING_TABLE,
+                propensity::training_schema(),
+                &batches,
+            )?;
+            let mut notes = vec![format!(
+                "{} rows: {} homeowners at {} monthly snapshots ({} to {}); {} events read",
+                report.rows,
+                report.contacts,
+                report.snapshots.len(),
+                report
+                    .snapshots
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                report
+                    .snapshots
+                    .last()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                scan.events
+            )];
+            let positives: Vec<String> = propensity::KINDS
+                .iter()
+                .zip(report.positives)
+                .map(|(k, n)| format!("{k} {n} ({:.2}%)", percent(n, report.rows)))
+                .collect();
+            notes.push(format!("positive labels: {}", positives.join(", ")));
+            if scan.duplicates > 0 || !scan.rejected.is_empty() {
+                let rejected: Vec<String> = scan
+                    .rejected
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect();
+                notes.push(format!(
+                    "event lines left out: {} duplicate ids{}{}",
+                    scan.duplicates,
+                    if rejected.is_empty() { "" } else { ", " },
+                    rejected.join(", ")
+                ));
+            }
             Ok(JobReport { notes })
         })
     }

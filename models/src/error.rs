@@ -15,4 +15,7 @@ pub enum Error {
     /// A saved model cannot be read.
     #[error("model file: {0}")]
     Model(String),
+    /// The model registry cannot be read or written, or lacks what was asked for.
+    #[error("model registry: {0}")]
+    Registry(String),
 }

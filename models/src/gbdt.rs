@@ -5,6 +5,7 @@
 //! which side missing values go. The engine is `forust-ml` (pure Rust, histogram
 //! splits, squared and logistic losses, JSON model files).
 
+use forust_ml::gradientbooster::ContributionsMethod;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
 
@@ -146,6 +147,18 @@ impl Gbdt {
             .predict(&Matrix::new(&data, n, self.features), true))
     }
 
+    /// How much each feature moved each prediction (in the prediction's units: log-odds
+    /// for [`Loss::Logistic`]), by the path-average method: row-major, `features + 1`
+    /// values per row, the last being the bias, each row summing to its prediction.
+    pub fn contributions(&self, rows: &[f64]) -> Result<Vec<f64>> {
+        let (data, n) = column_major(rows, self.features)?;
+        Ok(self.booster.predict_contributions(
+            &Matrix::new(&data, n, self.features),
+            ContributionsMethod::Average,
+            true,
+        ))
+    }
+
     /// The model as JSON.
     pub fn to_json(&self) -> Result<String> {
         let trees = self
@@ -207,6 +220,15 @@ mod tests {
         assert!((p[0] - 10.0).abs() < 0.5 && p[1].abs() < 0.5, "{p:?}");
         let back = Gbdt::from_json(&model.to_json().unwrap()).unwrap();
         assert_eq!(back.predict(&[0.9, f64::NAN, 0.1, 3.0]).unwrap(), p);
+        // Contributions sum to the prediction, and the step feature carries the weight.
+        for m in [&model, &back] {
+            let c = m.contributions(&[0.9, f64::NAN, 0.1, 3.0]).unwrap();
+            assert_eq!(c.len(), 6);
+            for (row, pred) in c.chunks(3).zip(&p) {
+                assert!((row.iter().sum::<f64>() - pred).abs() < 1e-6, "{c:?}");
+                assert!(row[0].abs() > row[1].abs(), "{c:?}");
+            }
+        }
     }
 
     #[test]

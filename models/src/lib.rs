@@ -6,7 +6,8 @@
 //! [`avm`], the valuation model with its conformal interval and accuracy measures; and
 //! [`metrics`], the evaluation measures used for every classifier and for the synthetic
 //! world's oracle (AUC, average precision, precision and recall at an alert budget,
-//! calibration error).
+//! calibration error); [`propensity`], the calibrated alert models with their time split
+//! and operating point; and [`registry`], the versioned model artefacts in the lake.
 //!
 //! ```
 //! use roi_models::metrics::{roc_auc, precision_at_budget};
@@ -21,5 +22,7 @@ pub mod avm;
 mod error;
 pub mod gbdt;
 pub mod metrics;
+pub mod propensity;
+pub mod registry;
 
 pub use error::{Error, Result};

@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use roi_features::context::{ContextIndex, ContextTables};
-use roi_schemas::{Property, PropertyMaster, PropertyType};
+use roi_features::context::{ContextIndex, ContextTables, home_from_master};
+use roi_schemas::PropertyMaster;
 
 use crate::Result;
 use crate::lake::read_table;
@@ -23,30 +23,6 @@ pub struct ContextReport {
     pub contacts: usize,
 }
 
-/// The home facts the context reads (zip, metro, year built) from a property-master row;
-/// `None` when the master lacks one of them, so that homeowner's context stays unknown
-/// rather than wrong. Fields the context never reads are left at neutral values.
-fn home_of(m: &PropertyMaster) -> Option<Property> {
-    Some(Property {
-        property_id: m.property_id,
-        parcel_id: m.parcel_id.clone(),
-        address: m.address.clone().unwrap_or_default(),
-        city: m.city.clone().unwrap_or_default(),
-        state: m.state.clone().unwrap_or_default(),
-        zip: m.zip.clone()?,
-        metro_id: m.metro_id?,
-        lat: m.lat.unwrap_or_default(),
-        lon: m.lon.unwrap_or_default(),
-        property_type: m.property_type.unwrap_or(PropertyType::SingleFamily),
-        sqft: m.sqft.unwrap_or_default(),
-        beds: m.beds.unwrap_or_default(),
-        baths: m.baths.unwrap_or_default(),
-        lot_sqft: m.lot_sqft.unwrap_or_default(),
-        year_built: m.year_built?,
-        condition: m.condition.unwrap_or_default(),
-    })
-}
-
 /// Loads the context tables under `lake`.
 pub fn load(lake: &Path) -> Result<(ContextIndex, ContextReport)> {
     let raw = lake.join("raw");
@@ -57,7 +33,7 @@ pub fn load(lake: &Path) -> Result<(ContextIndex, ContextReport)> {
     let (properties, from) = if lake.join("curated/property_master").is_dir() {
         let master: Vec<PropertyMaster> = read_table(&lake.join("curated/property_master"))?;
         (
-            master.iter().filter_map(home_of).collect(),
+            master.iter().filter_map(home_from_master).collect(),
             Some("curated.property_master".to_owned()),
         )
     } else if let Some(p) = table("truth_properties") {

@@ -33,9 +33,10 @@ pub mod event_time;
 pub mod lake;
 pub mod operator;
 pub mod runtime;
+pub mod scoring;
 pub mod source;
 pub mod watermark;
 pub mod window;
 
 pub use error::{Error, Result};
-pub use runtime::{StreamConfig, StreamReport, run};
+pub use runtime::{StreamConfig, StreamReport, run, run_with_sink};

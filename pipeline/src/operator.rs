@@ -7,7 +7,7 @@
 
 use roi_features::day::Day;
 use roi_features::snapshot::Snapshot;
-use roi_schemas::{DeadLetter, SignalFiring};
+use roi_schemas::{Alert, DeadLetter, SignalFiring};
 
 use crate::Result;
 use crate::decode::EventBatch;
@@ -21,6 +21,8 @@ pub struct Output {
     pub snapshots: Vec<Snapshot>,
     /// Signals of closed days.
     pub signals: Vec<SignalFiring>,
+    /// Alerts raised by scoring the snapshots.
+    pub alerts: Vec<Alert>,
     /// Latest closed day, as decided by the event-time operator.
     pub closed_through: Option<Day>,
 }

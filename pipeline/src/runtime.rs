@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use roi_features::context::ContextIndex;
 use roi_features::day::{Day, date};
 use roi_features::snapshot::{self, Snapshot};
-use roi_schemas::{DeadLetter, SignalFiring, StrEnum, Table};
+use roi_schemas::{Alert, DeadLetter, SignalFiring, StrEnum, Table};
 use serde::Serialize;
 
 use crate::context::{self, ContextReport};
@@ -19,6 +20,7 @@ use crate::dedupe::Dedupe;
 use crate::event_time::{EventTime, fmt_ms};
 use crate::lake::PartitionedTable;
 use crate::operator::{Operator, Output};
+use crate::scoring::{AlertSink, Scorer};
 use crate::source::{self, Poll, Source};
 use crate::watermark::EventTimeConfig;
 use crate::window::PartitionedWindow;
@@ -44,6 +46,10 @@ pub struct StreamConfig {
     pub now: Option<DateTime<Utc>>,
     /// Print a live progress line on stderr.
     pub progress: bool,
+    /// Score snapshots with the registry's promoted alert models and raise alerts.
+    pub score: bool,
+    /// Days within which a homeowner gets at most one alert of a kind.
+    pub cooldown_days: i32,
 }
 
 impl StreamConfig {
@@ -60,6 +66,8 @@ impl StreamConfig {
             chunk_lines: 64 * 1024,
             now: None,
             progress: false,
+            score: true,
+            cooldown_days: crate::scoring::DEFAULT_COOLDOWN_DAYS,
         }
     }
 }
@@ -85,6 +93,14 @@ pub struct StreamReport {
     pub signals: u64,
     /// Signal firings per signal.
     pub signals_by_name: BTreeMap<String, u64>,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// Alerts per kind.
+    pub alerts_by_kind: BTreeMap<String, u64>,
+    /// Alert models used (registry ids).
+    pub models: Vec<String>,
+    /// Kinds not scored because no model of theirs is promoted.
+    pub unscored: Vec<String>,
     /// Final watermark.
     pub watermark: Option<String>,
     /// Days closed (snapshot days).
@@ -107,11 +123,14 @@ struct Sinks {
     features: PartitionedTable,
     signals: PartitionedTable,
     dead: PartitionedTable,
+    alerts: PartitionedTable,
     pending_snapshots: Vec<Snapshot>,
     pending_signals: Vec<SignalFiring>,
     pending_dead: Vec<DeadLetter>,
+    pending_alerts: Vec<Alert>,
     dead_by_reason: BTreeMap<String, u64>,
     signals_by_name: BTreeMap<String, u64>,
+    alerts_by_kind: BTreeMap<String, u64>,
     first_day: Option<Day>,
     last_day: Option<Day>,
 }
@@ -143,6 +162,13 @@ impl Sinks {
         for s in &out.signals {
             *self.signals_by_name.entry(s.signal.clone()).or_default() += 1;
         }
+        for a in &out.alerts {
+            *self
+                .alerts_by_kind
+                .entry(a.kind.as_str().to_owned())
+                .or_default() += 1;
+        }
+        self.pending_alerts.append(&mut out.alerts);
         for s in &out.snapshots {
             self.first_day = Some(self.first_day.map_or(s.day, |d| d.min(s.day)));
             self.last_day = Some(self.last_day.map_or(s.day, |d| d.max(s.day)));
@@ -184,6 +210,17 @@ impl Sinks {
             self.signals
                 .write(&partition(sig_month(&group[0])), &batch)?;
         }
+        let alert_month =
+            |a: &Alert| month_of(roi_features::day::day_of(a.created_at.timestamp_millis()));
+        let n = self
+            .pending_alerts
+            .partition_point(|a| alert_month(a) < open);
+        let rows: Vec<Alert> = self.pending_alerts.drain(..n).collect();
+        for group in rows.chunk_by(|a, b| alert_month(a) == alert_month(b)) {
+            let batch = Alert::to_batch(group).map_err(|e| Error::Config(format!("bug: {e}")))?;
+            self.alerts
+                .write(&partition(alert_month(&group[0])), &batch)?;
+        }
         if all || self.pending_dead.len() >= FLUSH_ROWS {
             let rows = std::mem::take(&mut self.pending_dead);
             if !rows.is_empty() {
@@ -199,13 +236,27 @@ impl Sinks {
 
 /// Runs the stream to the end of its source (or forever when following).
 pub fn run(config: &StreamConfig) -> Result<StreamReport> {
+    run_with_sink(config, None)
+}
+
+/// Runs the stream, also handing every alert to `sink`.
+pub fn run_with_sink(
+    config: &StreamConfig,
+    mut sink: Option<&mut dyn AlertSink>,
+) -> Result<StreamReport> {
     let started = Instant::now();
     let mut src: Box<dyn Source> = source::from_spec(&config.source, !config.until_idle)?;
     let (index, context_report) = context::load(&config.lake)?;
     tracing::info!(contacts = context_report.contacts, from = ?context_report.properties_from, "context loaded");
+    let index = Arc::new(index);
+    let mut scorer = if config.score {
+        Some(Scorer::load(&config.lake, config.cooldown_days)?)
+    } else {
+        None
+    };
     let mut dedupe = Dedupe::default();
     let mut event_time = EventTime::new(config.event_time);
-    let mut window = PartitionedWindow::new(Arc::new(index), config.threads);
+    let mut window = PartitionedWindow::new(index.clone(), config.threads);
     let mut sinks = Sinks {
         features: PartitionedTable::create(
             &config.lake,
@@ -225,11 +276,14 @@ pub fn run(config: &StreamConfig) -> Result<StreamReport> {
             "events",
             DeadLetter::schema(),
         )?,
+        alerts: PartitionedTable::create(&config.lake, "alerts", "alerts", Alert::schema())?,
         pending_snapshots: Vec::new(),
         pending_signals: Vec::new(),
         pending_dead: Vec::new(),
+        pending_alerts: Vec::new(),
         dead_by_reason: BTreeMap::new(),
         signals_by_name: BTreeMap::new(),
+        alerts_by_kind: BTreeMap::new(),
         first_day: None,
         last_day: None,
     };
@@ -269,6 +323,7 @@ pub fn run(config: &StreamConfig) -> Result<StreamReport> {
                     dedupe.on_watermark(d, &mut out)?;
                     window.on_watermark(d, &mut out)?;
                 }
+                raise_alerts(scorer.as_mut(), &index, &mut out, &mut sink)?;
                 sinks.take(&mut out);
                 sinks.flush(closed, false)?;
             }
@@ -305,6 +360,7 @@ pub fn run(config: &StreamConfig) -> Result<StreamReport> {
     ] {
         op.close(&mut out)?;
     }
+    raise_alerts(scorer.as_mut(), &index, &mut out, &mut sink)?;
     sinks.take(&mut out);
     sinks.flush(closed, true)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -318,6 +374,13 @@ pub fn run(config: &StreamConfig) -> Result<StreamReport> {
         snapshots: sinks.features.rows(),
         signals: sinks.signals.rows(),
         signals_by_name: sinks.signals_by_name.clone(),
+        alerts: sinks.alerts.rows(),
+        alerts_by_kind: sinks.alerts_by_kind.clone(),
+        models: scorer.as_ref().map(Scorer::model_ids).unwrap_or_default(),
+        unscored: scorer
+            .as_ref()
+            .map(|s| s.missing.iter().map(|k| k.as_str().to_owned()).collect())
+            .unwrap_or_default(),
         watermark: event_time.watermark().map(fmt_ms),
         first_day: sinks.first_day.map(|d| date(d).to_string()),
         last_day: sinks.last_day.map(|d| date(d).to_string()),
@@ -330,9 +393,30 @@ pub fn run(config: &StreamConfig) -> Result<StreamReport> {
     let about = serde_json::json!({"catalog_version": roi_features::catalog::CATALOG_VERSION, "source": report.source});
     sinks.features.finish(about.clone())?;
     sinks.signals.finish(about.clone())?;
-    sinks.dead.finish(about)?;
+    sinks.dead.finish(about.clone())?;
+    sinks.alerts.finish(about)?;
     write_run_log(config, &report)?;
     Ok(report)
+}
+
+/// Scores the step's snapshots and moves the alerts they raise into `out`.
+fn raise_alerts(
+    scorer: Option<&mut Scorer>,
+    context: &ContextIndex,
+    out: &mut Output,
+    sink: &mut Option<&mut dyn AlertSink>,
+) -> Result<()> {
+    let Some(scorer) = scorer else {
+        return Ok(());
+    };
+    let alerts = scorer.score(&out.snapshots, &out.signals, context)?;
+    if let Some(sink) = sink.as_deref_mut()
+        && !alerts.is_empty()
+    {
+        sink.send(&alerts)?;
+    }
+    out.alerts.extend(alerts);
+    Ok(())
 }
 
 fn write_run_log(config: &StreamConfig, report: &StreamReport) -> Result<()> {
