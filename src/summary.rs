@@ -191,6 +191,7 @@ pub fn print_stream(r: &roi_pipeline::StreamReport, lake: &std::path::Path) {
 pub fn print_alert_outcomes(
     judged: &[roi_jobs::propensity::AlertOutcomes],
     trained: &[roi_jobs::propensity::Trained],
+    since: Option<chrono::NaiveDate>,
 ) {
     println!(
         "  {:<11} {:>7} {:>7} {:>11} {:>15} {:>17}",
@@ -214,7 +215,10 @@ pub fn print_alert_outcomes(
         );
     }
     println!(
-        "  (judged = alerts whose 90 days are covered by the known outcomes; the oracle is the world's latent probability at the model's alert volume on the test months)"
+        "  (judged = alerts raised {} whose 90 days are covered by the known outcomes; the oracle is the world's latent probability at the model's alert volume on the test months)",
+        since.map_or("at any time".to_owned(), |d| format!(
+            "from {d}, the first test month,"
+        ))
     );
 }
 

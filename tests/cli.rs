@@ -101,8 +101,19 @@ fn demo_generates_a_world_and_prints_a_summary() {
             && summary.contains("homes from curated.property_master"),
         "{summary}"
     );
+    assert!(
+        summary.contains("alert-training-set: succeeded")
+            && summary.contains("sell-v1 (sell), promoted")
+            && summary.contains("alerts against the world's outcomes"),
+        "{summary}"
+    );
     assert!(tmp.path().join("data/lake/raw/manifest.json").is_file());
     assert!(tmp.path().join("data/lake/curated/market_stats").is_dir());
+    assert!(
+        tmp.path()
+            .join("data/lake/models/registry/promoted.json")
+            .is_file()
+    );
 }
 
 #[test]

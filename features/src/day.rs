@@ -50,6 +50,15 @@ pub fn month_index(day: Day) -> i32 {
     ((year - 2000) * 12 + month - 1) as i32
 }
 
+/// The first day of month `month` (months since 2000-01, as [`month_index`] counts).
+pub fn month_start(month: i32) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(
+        2000 + month.div_euclid(12),
+        month.rem_euclid(12) as u32 + 1,
+        1,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +73,7 @@ mod tests {
                 (d.year() - 2000) * 12 + d.month0() as i32,
                 "{d}"
             );
+            assert_eq!(month_start(month_index(day)), d.with_day(1), "{d}");
         }
     }
 }

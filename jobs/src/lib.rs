@@ -35,6 +35,7 @@ pub mod job;
 pub mod maintenance;
 pub mod mapping;
 pub mod market;
+pub mod outcome_mapping;
 pub mod propensity;
 pub mod property_master;
 pub mod registry;

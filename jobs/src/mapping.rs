@@ -108,7 +108,7 @@ fn bad(message: String) -> Error {
     }
 }
 
-fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef> {
+pub(crate) fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef> {
     let index = batch.schema().index_of(name).map_err(|_| {
         let names: Vec<String> = batch
             .schema()
@@ -124,7 +124,7 @@ fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef> {
     cast(batch.column(index), to).map_err(|e| bad(format!("column {name}: {e}")))
 }
 
-fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
+pub(crate) fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
     let a = column(batch, name, &DataType::Float64)?;
     let a = a
         .as_any()
@@ -135,7 +135,7 @@ fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
         .collect())
 }
 
-fn texts(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+pub(crate) fn texts(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
     let a = column(batch, name, &DataType::Utf8)?;
     let a = a
         .as_any()

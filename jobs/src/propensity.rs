@@ -643,7 +643,8 @@ pub struct AlertOutcomes {
     pub kind: IntentKind,
     /// Alerts raised.
     pub alerts: usize,
-    /// Alerts whose whole horizon is covered by the known outcomes.
+    /// Alerts raised on or after the `since` date whose whole horizon is covered by the
+    /// known outcomes.
     pub judged: usize,
     /// Judged alerts whose outcome happened within the horizon.
     pub came_true: usize,
@@ -658,8 +659,11 @@ impl AlertOutcomes {
 
 /// Judges the stream's alerts (`alerts.alerts`) against `raw.outcomes`: an alert came true
 /// when its homeowner's outcome of its kind closed within [`HORIZON_DAYS`] after it. Only
-/// alerts whose horizon ends by the last known outcome are judged.
-pub async fn judge_alerts(lake: &Path) -> Result<Vec<AlertOutcomes>> {
+/// alerts raised on or after `since` (e.g. the models' first test month, so that no judged
+/// alert comes from months the models learned on) whose horizon ends by the last known
+/// outcome are judged.
+pub async fn judge_alerts(lake: &Path, since: Option<NaiveDate>) -> Result<Vec<AlertOutcomes>> {
+    let since = since.map_or(Day::MIN, day_of_date);
     let session = crate::catalog::session_with(lake, &["alerts.alerts", "raw.outcomes"]).await?;
     let has_alerts = session
         .table_exist(datafusion::common::TableReference::partial(
@@ -691,7 +695,7 @@ pub async fn judge_alerts(lake: &Path) -> Result<Vec<AlertOutcomes>> {
                 r.alerts += 1;
                 // Alerts are raised at the end of their day; the horizon starts the next.
                 let from = day_of(a.created_at.timestamp_millis()) + 1;
-                if from + HORIZON_DAYS - 1 <= known {
+                if from > since && from + HORIZON_DAYS - 1 <= known {
                     r.judged += 1;
                     r.came_true += usize::from(labels.within(a.contact_id.0, kind, from));
                 }
