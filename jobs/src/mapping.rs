@@ -103,7 +103,7 @@ pub struct MappedSales {
 
 fn bad(message: String) -> Error {
     Error::Data {
-        table: "sales CSV".into(),
+        table: "CSV".into(),
         message,
     }
 }

@@ -250,5 +250,15 @@ mod tests {
         assert!(err.contains("\"c\" is not in the CSV"), "{err}");
         let err = parse("label = \"a\"\ncolour = 1").unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
+        let mapping = parse("label = \"b\"\nfeatures = [\"a\", \"size\"]").unwrap();
+        let err = read(csv, &mapping).unwrap_err().to_string();
+        assert!(
+            err.contains("\"size\", which the CSV does not have"),
+            "{err}"
+        );
+        let err = read("a,b\n1,2\n3,\n", &parse("label = \"b\"").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("row 2 has no b value"), "{err}");
     }
 }

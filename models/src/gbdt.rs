@@ -7,6 +7,7 @@
 
 use forust_ml::gradientbooster::ContributionsMethod;
 use forust_ml::objective::ObjectiveType;
+use forust_ml::sampler::SampleMethod;
 use forust_ml::{GradientBooster, Matrix};
 
 use crate::{Error, Result};
@@ -55,6 +56,9 @@ impl Default for GbdtConfig {
         }
     }
 }
+
+/// Rows from which prediction runs on all cores.
+const PARALLEL_ROWS: usize = 2048;
 
 /// A trained model.
 pub struct Gbdt {
@@ -125,6 +129,13 @@ impl Gbdt {
             .set_min_leaf_weight(config.min_leaf_weight)
             .set_l2(config.l2)
             .set_subsample(config.subsample)
+            // The engine samples rows only when told how; without this, `subsample` is
+            // silently ignored.
+            .set_sample_method(if config.subsample < 1.0 {
+                SampleMethod::Random
+            } else {
+                SampleMethod::None
+            })
             .set_seed(config.seed)
             .set_num_threads(config.threads);
         let matrix = Matrix::new(&data, n, features);
@@ -139,12 +150,14 @@ impl Gbdt {
         self.features
     }
 
-    /// Predictions (log-odds for [`Loss::Logistic`]) for row-major `rows`.
+    /// Predictions (log-odds for [`Loss::Logistic`]) for row-major `rows`. Large
+    /// batches are spread over the cores; small ones (a single homeowner) stay on the
+    /// caller's thread, where handing work out would cost more than it saves.
     pub fn predict(&self, rows: &[f64]) -> Result<Vec<f64>> {
         let (data, n) = column_major(rows, self.features)?;
         Ok(self
             .booster
-            .predict(&Matrix::new(&data, n, self.features), true))
+            .predict(&Matrix::new(&data, n, self.features), n >= PARALLEL_ROWS))
     }
 
     /// How much each feature moved each prediction (in the prediction's units: log-odds
@@ -155,7 +168,7 @@ impl Gbdt {
         Ok(self.booster.predict_contributions(
             &Matrix::new(&data, n, self.features),
             ContributionsMethod::Average,
-            true,
+            n >= PARALLEL_ROWS,
         ))
     }
 

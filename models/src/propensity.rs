@@ -57,6 +57,25 @@ impl TrainingSet {
                 self.rows.len()
             )));
         }
+        if let Some(i) = self.rows.iter().position(|v| v.is_infinite()) {
+            return Err(Error::Data(format!(
+                "row {} has {} = {}; features must be finite numbers, or NaN where unknown",
+                i / width + 1,
+                self.features[i % width],
+                self.rows[i]
+            )));
+        }
+        let positives = self.labels.iter().filter(|l| **l).count();
+        if n > 0 && (positives == 0 || positives == n) {
+            return Err(Error::Data(format!(
+                "all {n} labels are {}; a model needs both outcomes to learn from",
+                if positives == 0 {
+                    "negative"
+                } else {
+                    "positive"
+                }
+            )));
+        }
         if let Some(o) = &self.oracle
             && o.len() != n
         {
@@ -447,10 +466,13 @@ impl PropensityModel {
         let cal = set.subset(split.calibration.0, split.calibration.1);
         let test = set.subset(split.test.0, split.test.1);
         for (part, rows) in [("training", &train), ("calibration", &cal), ("test", &test)] {
-            if !rows.labels.iter().any(|l| *l) {
+            if !rows.labels.iter().any(|l| *l) || rows.labels.iter().all(|l| *l) {
                 return Err(Error::Data(format!(
-                    "the {part} part ({} rows) has no positive label; a larger world or a longer history is needed",
-                    rows.len()
+                    "the {part} part ({} rows, months {}) has only one outcome; more rows or a longer history are needed",
+                    rows.len(),
+                    rows.months
+                        .first()
+                        .map_or("none".to_owned(), |m| m.to_string()),
                 )));
             }
         }
@@ -727,12 +749,40 @@ mod tests {
     }
 
     #[test]
-    fn refuses_sets_without_positives_in_a_part() {
+    fn bad_training_sets_say_what_and_where() {
+        let config = PropensityConfig::default();
+        let fail = |set: &TrainingSet| PropensityModel::fit(set, &config).unwrap_err().to_string();
         let mut set = synthetic(30, 50);
         set.labels.iter_mut().for_each(|l| *l = false);
-        let err = PropensityModel::fit(&set, &PropensityConfig::default())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("no positive label"), "{err}");
+        assert!(
+            fail(&set).contains("all 1500 labels are negative"),
+            "{}",
+            fail(&set)
+        );
+        set.labels.iter_mut().for_each(|l| *l = true);
+        assert!(fail(&set).contains("all 1500 labels are positive"));
+
+        let mut set = synthetic(30, 50);
+        set.rows[7] = f64::INFINITY;
+        let err = fail(&set);
+        assert!(err.contains("row 4 has noise = inf"), "{err}");
+        // NaN is a missing value, not an error.
+        set.rows[7] = f64::NAN;
+        assert!(PropensityModel::fit(&set, &config).is_ok());
+
+        // Positives only in the early months: the test part has one outcome.
+        let mut set = synthetic(30, 50);
+        for (l, m) in set.labels.iter_mut().zip(&set.months) {
+            *l = *l && *m < 20;
+        }
+        let err = fail(&set);
+        assert!(
+            err.contains("the test part") && err.contains("only one outcome"),
+            "{err}"
+        );
+
+        let mut set = synthetic(30, 50);
+        set.rows.pop();
+        assert!(fail(&set).contains("do not form rows of 2 features"));
     }
 }
