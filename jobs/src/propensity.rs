@@ -722,6 +722,29 @@ mod tests {
     }
 
     #[test]
+    fn a_training_table_from_another_catalog_is_named() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "contact_id",
+            DataType::Int64,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(arrow::array::Int64Array::from(vec![1]))],
+        )
+        .unwrap();
+        let err = load_training(&[batch]).err().unwrap().to_string();
+        assert!(
+            err.contains("has no column events_1d") && err.contains(CATALOG_VERSION),
+            "{err}"
+        );
+        assert!(
+            err.contains("roi jobs run alert-training-set --force"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn snapshots_leave_room_for_warm_up_and_horizon() {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
         let dates = snapshot_dates(d("2023-01-15"), d("2023-12-31"));
