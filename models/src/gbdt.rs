@@ -103,6 +103,25 @@ impl Gbdt {
         config: &GbdtConfig,
     ) -> Result<Gbdt> {
         let (data, n) = column_major(rows, features)?;
+        Gbdt::train_column_major(&data, n, features, targets, loss, config)
+    }
+
+    /// Trains on `n` rows given column by column (`data[c * n + r]`): the layout the
+    /// engine reads, so large training sets need not be held twice.
+    pub fn train_column_major(
+        data: &[f64],
+        n: usize,
+        features: usize,
+        targets: &[f64],
+        loss: Loss,
+        config: &GbdtConfig,
+    ) -> Result<Gbdt> {
+        if features == 0 || data.len() != n * features {
+            return Err(Error::Data(format!(
+                "{} values do not form {n} rows of {features} features",
+                data.len()
+            )));
+        }
         if n != targets.len() {
             return Err(Error::Data(format!(
                 "{n} rows but {} targets",
@@ -138,7 +157,7 @@ impl Gbdt {
             })
             .set_seed(config.seed)
             .set_num_threads(config.threads);
-        let matrix = Matrix::new(&data, n, features);
+        let matrix = Matrix::new(data, n, features);
         booster
             .fit_unweighted(&matrix, targets, None)
             .map_err(|e| Error::Engine(e.to_string()))?;

@@ -87,6 +87,20 @@ impl TrainingSet {
         Ok(())
     }
 
+    /// The rows whose snapshot month is in `lo..=hi`, column by column (`[c * n + r]`),
+    /// with their labels.
+    fn columns(&self, lo: i32, hi: i32) -> (Vec<f64>, Vec<bool>) {
+        let width = self.features.len();
+        let rows: Vec<usize> = (0..self.months.len())
+            .filter(|&i| (lo..=hi).contains(&self.months[i]))
+            .collect();
+        let mut data = Vec::with_capacity(rows.len() * width);
+        for c in 0..width {
+            data.extend(rows.iter().map(|&i| self.rows[i * width + c]));
+        }
+        (data, rows.iter().map(|&i| self.labels[i]).collect())
+    }
+
     /// The rows whose snapshot month is in `lo..=hi`.
     fn subset(&self, lo: i32, hi: i32) -> TrainingSet {
         let width = self.features.len();
@@ -462,35 +476,41 @@ impl PropensityModel {
             return Err(Error::Data("the training set is empty".into()));
         };
         let split = Split::plan(first, last, config)?;
-        let train = set.subset(split.train.0, split.train.1);
+        // The training part, the largest, goes straight into the trees' column layout.
+        let (train_columns, train_labels) = set.columns(split.train.0, split.train.1);
         let cal = set.subset(split.calibration.0, split.calibration.1);
         let test = set.subset(split.test.0, split.test.1);
-        for (part, rows) in [("training", &train), ("calibration", &cal), ("test", &test)] {
-            if !rows.labels.iter().any(|l| *l) || rows.labels.iter().all(|l| *l) {
+        for (part, labels, (lo, hi)) in [
+            ("training", &train_labels, split.train),
+            ("calibration", &cal.labels, split.calibration),
+            ("test", &test.labels, split.test),
+        ] {
+            if !labels.iter().any(|l| *l) || labels.iter().all(|l| *l) {
                 return Err(Error::Data(format!(
-                    "the {part} part ({} rows, months {}) has only one outcome; more rows or a longer history are needed",
-                    rows.len(),
-                    rows.months
-                        .first()
-                        .map_or("none".to_owned(), |m| m.to_string()),
+                    "the {part} part ({} rows, months {lo} to {hi}) has only one outcome; more rows or a longer history are needed",
+                    labels.len(),
                 )));
             }
         }
         let width = set.features.len();
-        let targets: Vec<f64> = train
-            .labels
+        let targets: Vec<f64> = train_labels
             .iter()
             .map(|l| f64::from(u8::from(*l)))
             .collect();
         let started = std::time::Instant::now();
-        let trees = Gbdt::train(&train.rows, width, &targets, Loss::Logistic, &config.gbdt)?;
+        let trees = Gbdt::train_column_major(
+            &train_columns,
+            targets.len(),
+            width,
+            &targets,
+            Loss::Logistic,
+            &config.gbdt,
+        )?;
+        drop(train_columns);
         let train_seconds = started.elapsed().as_secs_f64();
-        let platt = Platt::fit(&trees.predict(&cal.rows)?, &cal.labels);
-        let cal_scores: Vec<f64> = trees
-            .predict(&cal.rows)?
-            .into_iter()
-            .map(|z| platt.apply(z))
-            .collect();
+        let cal_z = trees.predict(&cal.rows)?;
+        let platt = Platt::fit(&cal_z, &cal.labels);
+        let cal_scores: Vec<f64> = cal_z.into_iter().map(|z| platt.apply(z)).collect();
         let share = budget_share(config.alerts_per_contact_year, 12.0);
         let budget_threshold =
             precision_at_budget(&cal_scores, &cal.labels, share).map_or(1.0, |a| a.threshold);
@@ -537,8 +557,8 @@ impl PropensityModel {
         });
         let report = PropensityReport {
             split,
-            train_rows: train.len(),
-            train_positives: train.labels.iter().filter(|l| **l).count(),
+            train_rows: train_labels.len(),
+            train_positives: train_labels.iter().filter(|l| **l).count(),
             calibration_rows: cal.len(),
             operating_point: model.operating_point.clone(),
             model: evaluation,
