@@ -38,6 +38,8 @@ use crate::{Error, Result};
 pub const TRAINING_TABLE: &str = "features.alert_training";
 /// Label horizon: an outcome counts when it closes within this many days of a snapshot.
 pub const HORIZON_DAYS: i32 = 90;
+/// Homeowners backfilled and encoded together.
+const BLOCK_CONTACTS: usize = 2048;
 /// Snapshots start this many months after the first event, so that every window of the
 /// first snapshot has history behind it.
 pub const WARM_UP_MONTHS: u32 = 3;
@@ -364,57 +366,62 @@ pub fn backfill(
         })
         .collect();
     work.sort_by_key(|w| w.0);
-    let per_contact: Vec<Vec<TrainingRow>> = work
-        .par_iter_mut()
-        .map(|(contact, org, closed, touches)| {
-            // A homeowner is snapshotted from their closing until their home is sold.
-            let sold = labels.first(*contact, IntentKind::Sell);
-            let dates: Vec<NaiveDate> = snapshots
-                .iter()
-                .copied()
-                .filter(|s| {
-                    let d = day_of_date(*s);
-                    d > *closed && sold.is_none_or(|x| d <= x)
-                })
-                .collect();
-            let id = ContactId(*contact);
-            let facts = |at: Day| context.facts(id, at);
-            backfill_contact(*contact, *org, touches, &dates, &facts)
-                .into_iter()
-                .map(|snapshot| {
-                    let on = snapshot.day + 1;
-                    let kinds = KINDS.map(|k| labels.within(*contact, k, on));
-                    let o = oracle.get(&(*contact, on));
-                    TrainingRow {
-                        snapshot,
-                        labels: kinds,
-                        oracle: [0, 1, 2, 3].map(|k| o.map(|o| o[k])),
-                    }
-                })
-                .collect()
-        })
-        .collect();
     let mut report = BackfillReport {
         snapshots: snapshots.to_vec(),
         ..BackfillReport::default()
     };
-    let mut rows: Vec<TrainingRow> = Vec::new();
-    for r in per_contact {
-        report.contacts += usize::from(!r.is_empty());
-        rows.extend(r);
-    }
-    rows.sort_by_key(|r| (r.snapshot.day, r.snapshot.contact_id));
-    report.rows = rows.len();
-    for r in &rows {
-        for k in 0..4 {
-            report.positives[k] += usize::from(r.labels[k]);
+    // Homeowners are processed a block at a time (in parallel within a block) and each
+    // block is encoded at once, so only one block's rows are ever held as structs. Rows
+    // come out by homeowner, then snapshot.
+    let mut batches = Vec::new();
+    for block in work.chunks_mut(BLOCK_CONTACTS) {
+        let per_contact: Vec<Vec<TrainingRow>> = block
+            .par_iter_mut()
+            .map(|(contact, org, closed, touches)| {
+                // A homeowner is snapshotted from their closing until their home is sold.
+                let sold = labels.first(*contact, IntentKind::Sell);
+                let dates: Vec<NaiveDate> = snapshots
+                    .iter()
+                    .copied()
+                    .filter(|s| {
+                        let d = day_of_date(*s);
+                        d > *closed && sold.is_none_or(|x| d <= x)
+                    })
+                    .collect();
+                let id = ContactId(*contact);
+                let facts = |at: Day| context.facts(id, at);
+                let rows = backfill_contact(*contact, *org, touches, &dates, &facts)
+                    .into_iter()
+                    .map(|snapshot| {
+                        let on = snapshot.day + 1;
+                        let kinds = KINDS.map(|k| labels.within(*contact, k, on));
+                        let o = oracle.get(&(*contact, on));
+                        TrainingRow {
+                            snapshot,
+                            labels: kinds,
+                            oracle: [0, 1, 2, 3].map(|k| o.map(|o| o[k])),
+                        }
+                    })
+                    .collect();
+                *touches = Vec::new();
+                rows
+            })
+            .collect();
+        let mut rows: Vec<TrainingRow> = Vec::new();
+        for r in per_contact {
+            report.contacts += usize::from(!r.is_empty());
+            rows.extend(r);
+        }
+        report.rows += rows.len();
+        for r in &rows {
+            for k in 0..4 {
+                report.positives[k] += usize::from(r.labels[k]);
+            }
+        }
+        if !rows.is_empty() {
+            batches.push(encode(&rows).expect("training rows always encode"));
         }
     }
-    let batches = rows
-        .chunks(64 * 1024)
-        .map(encode)
-        .collect::<Result<Vec<_>>>()
-        .expect("training rows always encode");
     (batches, report)
 }
 
