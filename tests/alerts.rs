@@ -3,7 +3,7 @@
 //! requests name what was wrong.
 
 mod common;
-use common::roi;
+use common::{number_after, roi};
 
 use roi_datasets::{Scale, WorldConfig, generate};
 
@@ -244,21 +244,9 @@ fn the_trainer_runs_on_real_buy_no_buy_data_through_a_mapping() {
         out.contains("5822 rows, 85 features, 348 positive"),
         "{out}"
     );
-    let after = |label: &str| -> f64 {
-        let start = out
-            .find(label)
-            .unwrap_or_else(|| panic!("{label} in {out}"))
-            + label.len();
-        out[start..]
-            .trim_start()
-            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("number after {label} in {out}"))
-    };
     // Better than chance by a clear margin (published CoIL results reach AUC ~0.75).
-    assert!(after("AUC") > 0.62, "{out}");
-    assert!(after("(lift") > 1.4, "{out}");
+    assert!(number_after(&out, "AUC") > 0.62, "{out}");
+    assert!(number_after(&out, "(lift") > 1.4, "{out}");
     // The lake is not touched: this model is evaluated, not registered.
     assert!(!tmp.path().join("data/lake/models").exists());
 }

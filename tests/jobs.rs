@@ -2,7 +2,7 @@
 //! stream then reads homes from the property master, and failures name the job.
 
 mod common;
-use common::roi;
+use common::{number_after, roi};
 
 use roi_datasets::{Scale, WorldConfig, generate};
 
@@ -17,20 +17,6 @@ fn world() -> tempfile::TempDir {
     })
     .expect("world");
     tmp
-}
-
-/// The first number after `label` in `text`.
-fn number_after(text: &str, label: &str) -> f64 {
-    let start = text
-        .find(label)
-        .unwrap_or_else(|| panic!("{label} in {text}"))
-        + label.len();
-    text[start..]
-        .trim_start()
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("number after {label} in {text}"))
 }
 
 #[test]

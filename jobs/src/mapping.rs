@@ -157,23 +157,39 @@ fn optional_numbers(
     }
 }
 
-/// Reads `csv` (with a header row) through `mapping`.
-pub fn read(csv: &str, mapping: &SalesMapping) -> Result<MappedSales> {
+/// A CSV with a header row as record batches, with column types inferred from the first
+/// 10,000 rows.
+pub(crate) fn csv_batches(
+    csv: &str,
+) -> Result<(
+    arrow::datatypes::SchemaRef,
+    impl Iterator<Item = Result<RecordBatch>> + '_,
+)> {
     let mut reader = std::io::Cursor::new(csv.as_bytes());
     let format = arrow::csv::reader::Format::default().with_header(true);
     let (schema, _) = format
         .infer_schema(&mut reader, Some(10_000))
         .map_err(|e| bad(format!("cannot read the CSV: {e}")))?;
     reader.set_position(0);
-    let csv_reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
+    let schema = Arc::new(schema);
+    let csv_reader = arrow::csv::ReaderBuilder::new(schema.clone())
         .with_format(format)
         .build(reader)
         .map_err(|e| bad(format!("cannot read the CSV: {e}")))?;
+    Ok((
+        schema,
+        csv_reader.map(|b| b.map_err(|e| bad(format!("cannot read the CSV: {e}")))),
+    ))
+}
+
+/// Reads `csv` (with a header row) through `mapping`.
+pub fn read(csv: &str, mapping: &SalesMapping) -> Result<MappedSales> {
+    let (_, csv_reader) = csv_batches(csv)?;
     let mut out = MappedSales::default();
     let mut skipped: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut facts = Vec::new();
     for batch in csv_reader {
-        let batch = batch.map_err(|e| bad(format!("cannot read the CSV: {e}")))?;
+        let batch = batch?;
         let n = batch.num_rows();
         let price = numbers(&batch, &mapping.price)?;
         let sqft = numbers(&batch, &mapping.sqft)?;

@@ -16,14 +16,12 @@
 //! which cross-sectional data has not). With a `period`, its distinct values are the
 //! months, oldest first, and the usual 3-period gap applies.
 
-use std::sync::Arc;
-
 use arrow::datatypes::DataType;
 use roi_models::metrics::{precision_at_budget, roc_auc};
 use roi_models::propensity::{PropensityConfig, PropensityModel, TrainingSet};
 use serde::Deserialize;
 
-use crate::mapping::{numbers, texts};
+use crate::mapping::{csv_batches, numbers, texts};
 use crate::{Error, Result};
 
 /// Row blocks standing in for months when the data has no time column.
@@ -63,12 +61,7 @@ pub fn parse(text: &str) -> Result<OutcomeMapping> {
 
 /// Reads `csv` through `mapping` into a training set.
 pub fn read(csv: &str, mapping: &OutcomeMapping) -> Result<TrainingSet> {
-    let mut reader = std::io::Cursor::new(csv.as_bytes());
-    let format = arrow::csv::reader::Format::default().with_header(true);
-    let (schema, _) = format
-        .infer_schema(&mut reader, Some(10_000))
-        .map_err(|e| bad(format!("cannot read the CSV: {e}")))?;
-    reader.set_position(0);
+    let (schema, csv_reader) = csv_batches(csv)?;
     if schema.index_of(&mapping.label).is_err() {
         return Err(bad(format!(
             "the mapping's label column {:?} is not in the CSV",
@@ -99,17 +92,13 @@ pub fn read(csv: &str, mapping: &OutcomeMapping) -> Result<TrainingSet> {
     } else {
         mapping.positive.iter().map(|p| p.to_lowercase()).collect()
     };
-    let csv_reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
-        .with_format(format)
-        .build(reader)
-        .map_err(|e| bad(format!("cannot read the CSV: {e}")))?;
     let mut set = TrainingSet {
         features: features.clone(),
         ..TrainingSet::default()
     };
     let mut periods: Vec<f64> = Vec::new();
     for batch in csv_reader {
-        let batch = batch.map_err(|e| bad(format!("cannot read the CSV: {e}")))?;
+        let batch = batch?;
         let columns: Vec<Vec<Option<f64>>> = features
             .iter()
             .map(|f| numbers(&batch, f))

@@ -55,14 +55,6 @@ pub struct Scorer {
     pub missing: Vec<IntentKind>,
 }
 
-/// The four kinds, in a fixed order.
-const KINDS: [IntentKind; 4] = [
-    IntentKind::Sell,
-    IntentKind::Buy,
-    IntentKind::Refinance,
-    IntentKind::Investment,
-];
-
 /// A feature value in words: integers plainly, fractions with two decimals.
 fn value_text(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e9 {
@@ -99,7 +91,7 @@ impl Scorer {
         let registry = Registry::at(lake);
         let mut models = Vec::new();
         let mut missing = Vec::new();
-        for kind in KINDS {
+        for &kind in IntentKind::ALL {
             let promoted = registry
                 .promoted(kind.as_str())
                 .map_err(|e| Error::Config(e.to_string()))?;
