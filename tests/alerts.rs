@@ -106,6 +106,10 @@ fn alert_models_train_register_and_promote() {
             &["train", "alerts", "--budget", "0"],
             "--budget 0 must be in",
         ),
+        (
+            &["train", "alerts", "--min-confidence", "2"],
+            "--min-confidence 2 must be in [0, 1]",
+        ),
     ] {
         let (ok, _, err) = roi(dir, args);
         assert!(!ok, "{args:?} should fail");

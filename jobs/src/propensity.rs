@@ -762,6 +762,32 @@ mod tests {
     }
 
     #[test]
+    fn a_log_too_short_or_empty_is_named() {
+        let err = plan_snapshots(&EventScan::default(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("raw.events: holds no valid event"), "{err}");
+        let day = |s: &str| day_of_date(s.parse::<NaiveDate>().unwrap());
+        let scan = EventScan {
+            first_day: Some(day("2024-01-10")),
+            last_day: Some(day("2024-05-20")),
+            ..EventScan::default()
+        };
+        let err = plan_snapshots(&scan, None).unwrap_err().to_string();
+        assert!(
+            err.contains("covers 2024-01-10 to 2024-05-20: too short"),
+            "{err}"
+        );
+        // A later --date makes room: labels known by then cover the horizon.
+        let (dates, known) = plan_snapshots(&scan, Some("2024-12-31".parse().unwrap())).unwrap();
+        assert_eq!(
+            dates.first(),
+            "2024-05-01".parse::<NaiveDate>().ok().as_ref()
+        );
+        assert_eq!(known, day("2024-12-31"));
+    }
+
+    #[test]
     fn labels_look_only_at_the_horizon() {
         let at = |day: Day| {
             chrono::DateTime::from_timestamp_millis(i64::from(day) * DAY_MS + 5).unwrap()
