@@ -188,13 +188,27 @@ fn the_stream_raises_explained_deduplicated_alerts_with_the_promoted_models() {
     );
     assert_eq!(close, ["0"]);
 
-    // Reprocessing the same events gives the same alerts; a longer cooldown gives fewer.
-    let (ok, _, err) = stream(&[]);
-    assert!(ok, "{err}");
+    // An alert sink sees every alert the lake gets, in order, once. Running in-process
+    // reprocesses the same events, which gives the same alerts.
+    struct Collect(Vec<String>);
+    impl roi_pipeline::scoring::AlertSink for Collect {
+        fn send(&mut self, alerts: &[roi_schemas::Alert]) -> roi_pipeline::Result<()> {
+            self.0.extend(alerts.iter().map(|a| a.alert_id.clone()));
+            Ok(())
+        }
+    }
+    let mut sink = Collect(Vec::new());
+    let config = roi_pipeline::StreamConfig::new(events.as_str(), dir.join("data/lake"));
+    let report = roi_pipeline::run_with_sink(&config, Some(&mut sink)).expect("stream");
+    assert_eq!(report.alerts as usize, sink.0.len());
+    sink.0.sort();
+    assert_eq!(sink.0, ids);
     assert_eq!(
         query("SELECT alert_id FROM alerts.alerts ORDER BY alert_id"),
         ids
     );
+
+    // A longer cooldown gives fewer alerts.
     let (ok, _, err) = stream(&["--cooldown-days", "365"]);
     assert!(ok, "{err}");
     let fewer = query("SELECT count(*) FROM alerts.alerts");
