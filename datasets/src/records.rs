@@ -27,29 +27,7 @@ fn keep<T>(rng: &mut WorldRng, p_missing: f64, v: T) -> Option<T> {
 }
 
 fn blank(id: RecordId, source: RecordSource, key: String, observed: NaiveDate) -> PropertyRecord {
-    PropertyRecord {
-        record_id: id,
-        source,
-        source_key: key,
-        observed_at: at_noon(observed),
-        parcel_id: None,
-        address: None,
-        city: None,
-        state: None,
-        zip: None,
-        lat: None,
-        lon: None,
-        property_type: None,
-        sqft: None,
-        beds: None,
-        baths: None,
-        lot_sqft: None,
-        year_built: None,
-        condition: None,
-        value_estimate: None,
-        days_on_market: None,
-        contact_id: None,
-    }
+    PropertyRecord::blank(id, source, key, at_noon(observed))
 }
 
 /// The assessor's record of `p`.

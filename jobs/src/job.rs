@@ -127,7 +127,7 @@ impl JobContext {
 
     /// Whether `table` (`zone.table`) exists in the lake.
     pub fn has_table(&self, table: &str) -> bool {
-        self.session.table_exist(reference(table)).unwrap_or(false)
+        has_table(&self.session, table)
     }
 
     /// Reads a whole table into rows.
@@ -326,6 +326,11 @@ pub(crate) fn split(table: &str) -> Result<(&str, &str)> {
     table
         .split_once('.')
         .ok_or_else(|| Error::Internal(format!("table name {table:?} is not zone.table")))
+}
+
+/// Whether `table` (`zone.table`) is registered in `session`.
+pub(crate) fn has_table(session: &SessionContext, table: &str) -> bool {
+    session.table_exist(reference(table)).unwrap_or(false)
 }
 
 fn reference(table: &str) -> TableReference {

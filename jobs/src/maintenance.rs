@@ -55,25 +55,9 @@ mod tests {
 
     fn home(year_built: Option<i32>) -> PropertyMaster {
         PropertyMaster {
-            property_id: PropertyId(1),
-            parcel_id: "p".into(),
-            address: None,
-            city: None,
-            state: None,
-            zip: None,
-            metro_id: None,
-            lat: None,
-            lon: None,
-            property_type: None,
-            sqft: None,
-            beds: None,
-            baths: None,
-            lot_sqft: None,
             year_built,
-            condition: None,
             record_count: 1,
-            sources: vec![],
-            last_observed_at: None,
+            ..PropertyMaster::unknown(PropertyId(1), "p".into())
         }
     }
 

@@ -291,13 +291,7 @@ pub fn read(csv: &str, mapping: &SalesMapping) -> Result<MappedSales> {
                 buyer_contact_id: None,
             });
             let home = PropertyMaster {
-                property_id: id,
-                parcel_id: format!("row-{}", id.0),
-                address: None,
-                city: None,
-                state: None,
                 zip: area[i].clone(),
-                metro_id: None,
                 lat: lat[i],
                 lon: lon[i],
                 property_type: kind[i],
@@ -308,35 +302,17 @@ pub fn read(csv: &str, mapping: &SalesMapping) -> Result<MappedSales> {
                 year_built: built[i].map(|y| y.round() as i32),
                 condition: condition[i],
                 record_count: 1,
-                sources: vec![],
-                last_observed_at: None,
+                ..PropertyMaster::unknown(id, format!("row-{}", id.0))
             };
-            facts.push(SaleFact {
-                sale_id: id.0,
-                property_id: id,
-                sold_on: d,
-                price: p,
-                days_on_market: None,
-                zip: home.zip.clone(),
-                sqft: home.sqft,
-                lat: home.lat,
-                lon: home.lon,
-            });
+            facts.push(SaleFact::of(
+                out.sales.last().expect("just pushed"),
+                Some(&home),
+            ));
             out.tables.master.push(home);
         }
     }
     if let Some(through) = facts.iter().map(|f| f.sold_on).max() {
-        let homes: Vec<Home> = out
-            .tables
-            .master
-            .iter()
-            .map(|p| Home {
-                property_id: p.property_id,
-                zip: p.zip.clone(),
-                lat: p.lat,
-                lon: p.lon,
-            })
-            .collect();
+        let homes: Vec<Home> = out.tables.master.iter().map(Home::of).collect();
         out.tables.market = market::area_stats(&facts, &homes, through);
     }
     out.skipped = skipped

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{Datelike, Months, NaiveDate};
 use h3o::{CellIndex, LatLng, Resolution};
 use rayon::prelude::*;
-use roi_schemas::{AreaKind, Comparables, MarketStat, PropertyId};
+use roi_schemas::{AreaKind, Comparables, MarketStat, PropertyId, PropertyMaster, Sale};
 
 /// One sale with the facts the statistics need (the job builds these by joining
 /// `raw.sales` to `curated.property_master`).
@@ -75,6 +75,35 @@ pub struct Home {
     pub lat: Option<f64>,
     /// Longitude (WGS 84).
     pub lon: Option<f64>,
+}
+
+impl Home {
+    /// The location facts of a property-master row.
+    pub fn of(p: &PropertyMaster) -> Home {
+        Home {
+            property_id: p.property_id,
+            zip: p.zip.clone(),
+            lat: p.lat,
+            lon: p.lon,
+        }
+    }
+}
+
+impl SaleFact {
+    /// A sale with the property-master facts of its home (none when the home is unknown).
+    pub fn of(sale: &Sale, home: Option<&PropertyMaster>) -> SaleFact {
+        SaleFact {
+            sale_id: sale.sale_id.0,
+            property_id: sale.property_id,
+            sold_on: sale.sold_on,
+            price: sale.price,
+            days_on_market: sale.days_on_market,
+            zip: home.and_then(|p| p.zip.clone()),
+            sqft: home.and_then(|p| p.sqft),
+            lat: home.and_then(|p| p.lat),
+            lon: home.and_then(|p| p.lon),
+        }
+    }
 }
 
 pub use roi_schemas::CityMonth;

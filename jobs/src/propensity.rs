@@ -542,13 +542,7 @@ pub async fn train(
     created_at: &str,
 ) -> Result<Vec<Trained>> {
     let session = crate::catalog::session_with(lake, &[TRAINING_TABLE]).await?;
-    if !session
-        .table_exist(datafusion::common::TableReference::partial(
-            "features",
-            "alert_training",
-        ))
-        .unwrap_or(false)
-    {
+    if !crate::job::has_table(&session, TRAINING_TABLE) {
         return Err(Error::Data {
             table: TRAINING_TABLE.into(),
             message: "is missing; run roi jobs run alert-training-set first".into(),
@@ -672,12 +666,7 @@ impl AlertOutcomes {
 pub async fn judge_alerts(lake: &Path, since: Option<NaiveDate>) -> Result<Vec<AlertOutcomes>> {
     let since = since.map_or(Day::MIN, day_of_date);
     let session = crate::catalog::session_with(lake, &["alerts.alerts", "raw.outcomes"]).await?;
-    let has_alerts = session
-        .table_exist(datafusion::common::TableReference::partial(
-            "alerts", "alerts",
-        ))
-        .unwrap_or(false);
-    let alerts: Vec<roi_schemas::Alert> = if has_alerts {
+    let alerts: Vec<roi_schemas::Alert> = if crate::job::has_table(&session, "alerts.alerts") {
         crate::job::read_rows(&session, "alerts.alerts").await?
     } else {
         Vec::new()
@@ -759,6 +748,39 @@ mod tests {
         // 2023-10-01 + 90 days = 2023-12-30, the last start whose horizon fits.
         assert_eq!(dates.last(), Some(&d("2023-10-01")));
         assert!(snapshot_dates(d("2023-01-01"), d("2023-05-01")).is_empty());
+    }
+
+    #[test]
+    fn kinds_follow_the_schema_order() {
+        assert_eq!(KINDS.as_slice(), IntentKind::ALL);
+    }
+
+    #[test]
+    fn training_without_the_training_table_says_what_to_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("raw")).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let err = rt
+            .block_on(train(
+                tmp.path(),
+                &KINDS,
+                &PropensityConfig::default(),
+                "2026-01-01T00:00:00Z",
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "features.alert_training: is missing; run roi jobs run alert-training-set first"
+            ),
+            "{err}"
+        );
+        // Judging alerts needs the outcomes, and names the missing table.
+        let err = rt
+            .block_on(judge_alerts(tmp.path(), None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("raw.outcomes"), "{err}");
     }
 
     #[test]

@@ -982,29 +982,12 @@ mod tests {
     const ZIP: &str = "60601";
 
     fn record(id: i64, source: RecordSource, day: u64) -> PropertyRecord {
-        PropertyRecord {
-            record_id: RecordId(id),
+        PropertyRecord::blank(
+            RecordId(id),
             source,
-            source_key: format!("key-{id}"),
-            observed_at: (UNIX_EPOCH + Duration::from_secs(day * 86_400)).into(),
-            parcel_id: None,
-            address: None,
-            city: None,
-            state: None,
-            zip: None,
-            lat: None,
-            lon: None,
-            property_type: None,
-            sqft: None,
-            beds: None,
-            baths: None,
-            lot_sqft: None,
-            year_built: None,
-            condition: None,
-            value_estimate: None,
-            days_on_market: None,
-            contact_id: None,
-        }
+            format!("key-{id}"),
+            (UNIX_EPOCH + Duration::from_secs(day * 86_400)).into(),
+        )
     }
 
     fn parcel_of(property: i64) -> String {

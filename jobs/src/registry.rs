@@ -166,30 +166,9 @@ async fn sales_and_homes(cx: &JobContext) -> Result<(Vec<SaleFact>, Vec<Home>)> 
     let by_id: HashMap<_, _> = master.iter().map(|p| (p.property_id, p)).collect();
     let facts = sales
         .iter()
-        .map(|s| {
-            let p = by_id.get(&s.property_id);
-            SaleFact {
-                sale_id: s.sale_id.0,
-                property_id: s.property_id,
-                sold_on: s.sold_on,
-                price: s.price,
-                days_on_market: s.days_on_market,
-                zip: p.and_then(|p| p.zip.clone()),
-                sqft: p.and_then(|p| p.sqft),
-                lat: p.and_then(|p| p.lat),
-                lon: p.and_then(|p| p.lon),
-            }
-        })
+        .map(|s| SaleFact::of(s, by_id.get(&s.property_id).copied()))
         .collect();
-    let homes = master
-        .iter()
-        .map(|p| Home {
-            property_id: p.property_id,
-            zip: p.zip.clone(),
-            lat: p.lat,
-            lon: p.lon,
-        })
-        .collect();
+    let homes = master.iter().map(Home::of).collect();
     Ok((facts, homes))
 }
 

@@ -490,11 +490,6 @@ mod tests {
 
     fn home() -> PropertyMaster {
         PropertyMaster {
-            property_id: PropertyId(1),
-            parcel_id: "p".into(),
-            address: None,
-            city: None,
-            state: None,
             zip: Some("50010".into()),
             metro_id: Some(MetroId(1)),
             lat: Some(42.0),
@@ -503,12 +498,10 @@ mod tests {
             sqft: Some(1000),
             beds: Some(2),
             baths: Some(1.5),
-            lot_sqft: None,
             year_built: Some(2000),
             condition: Some(3),
             record_count: 1,
-            sources: vec![],
-            last_observed_at: None,
+            ..PropertyMaster::unknown(PropertyId(1), "p".into())
         }
     }
 

@@ -54,6 +54,33 @@ table! {
     }
 }
 
+impl PropertyMaster {
+    /// A property known only by its id and parcel: every attribute unknown, no record.
+    pub fn unknown(property_id: PropertyId, parcel_id: String) -> PropertyMaster {
+        PropertyMaster {
+            property_id,
+            parcel_id,
+            address: None,
+            city: None,
+            state: None,
+            zip: None,
+            metro_id: None,
+            lat: None,
+            lon: None,
+            property_type: None,
+            sqft: None,
+            beds: None,
+            baths: None,
+            lot_sqft: None,
+            year_built: None,
+            condition: None,
+            record_count: 0,
+            sources: Vec::new(),
+            last_observed_at: None,
+        }
+    }
+}
+
 table! {
     /// Which source won one field of one property, and when that source observed it.
     pub struct FieldProvenance in "property_provenance" {

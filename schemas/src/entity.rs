@@ -453,6 +453,38 @@ table! {
 }
 
 impl PropertyRecord {
+    /// A record that says nothing yet about its property: every optional field empty.
+    pub fn blank(
+        record_id: RecordId,
+        source: RecordSource,
+        source_key: String,
+        observed_at: DateTime<Utc>,
+    ) -> PropertyRecord {
+        PropertyRecord {
+            record_id,
+            source,
+            source_key,
+            observed_at,
+            parcel_id: None,
+            address: None,
+            city: None,
+            state: None,
+            zip: None,
+            lat: None,
+            lon: None,
+            property_type: None,
+            sqft: None,
+            beds: None,
+            baths: None,
+            lot_sqft: None,
+            year_built: None,
+            condition: None,
+            value_estimate: None,
+            days_on_market: None,
+            contact_id: None,
+        }
+    }
+
     /// Checks that values present are in range (absent values are allowed).
     pub fn validate(&self) -> Result<()> {
         let t = "property_records";
