@@ -7,17 +7,9 @@
 # Usage: benches/alerts.sh [SCALE] (default small). Needs: pip install lightgbm pyarrow numpy
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo="$PWD"
 scale="${1:-small}"
-work="${TMPDIR:-/tmp}/roi-bench-alerts-$scale"
-target="${CARGO_TARGET_DIR:-target}"
-cargo build --release --bin roi >/dev/null 2>&1 || cargo build --release --bin roi
-roi="$target/release/roi"
-mkdir -p "$work"
-cd "$work"
-if [ ! -f data/lake/raw/manifest.json ]; then
-  "$roi" datasets generate --scale "$scale" --seed 7 >/dev/null
-fi
+. benches/world.sh
+bench_world alerts "$scale"
 echo "== alert models ($scale): roi"
 start=$(date +%s.%N)
 "$roi" train alerts --model all | grep -E "^(sell|buy|refinance|investment)-v|  AUC|alert-training-set:"

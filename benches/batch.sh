@@ -7,15 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale="${1:-medium}"
-work="${TMPDIR:-/tmp}/roi-bench-batch-$scale"
-target="${CARGO_TARGET_DIR:-target}"
-cargo build --release --bin roi >/dev/null 2>&1 || cargo build --release --bin roi
-roi="$target/release/roi"
-mkdir -p "$work"
-cd "$work"
-if [ ! -f data/lake/raw/manifest.json ]; then
-  "$roi" datasets generate --scale "$scale" --seed 7 >/dev/null
-fi
+. benches/world.sh
+bench_world batch "$scale"
 "$roi" jobs run property-master >/dev/null
 lake=data/lake
 job_seconds() { # the duration of the newest run of job $1, from the run log
@@ -35,7 +28,7 @@ for i in 1 2 3; do
 done
 for peer in duckdb polars; do
   for i in 1 2 3; do
-    python3 "$OLDPWD/benches/peers/market_stats.py" "$peer" "$lake" "$work/$peer-market.parquet"
+    python3 "$repo/benches/peers/market_stats.py" "$peer" "$lake" "$work/$peer-market.parquet"
   done
 done
 python3 - "$lake" "$work/duckdb-market.parquet" <<'PY'
@@ -54,4 +47,4 @@ print(f"  check: {n} zip-months compared with DuckDB, {differ} differ")
 PY
 echo "== AVM ($scale)"
 "$roi" train avm --export-examples "$work/examples.parquet" | grep -E "model avm|holdout"
-python3 "$OLDPWD/benches/peers/avm_lightgbm.py" "$work/examples.parquet"
+python3 "$repo/benches/peers/avm_lightgbm.py" "$work/examples.parquet"
