@@ -105,8 +105,10 @@ impl Scorer {
             let catalog: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
             if model.features != catalog {
                 return Err(Error::Config(format!(
-                    "model {} reads features in another order than this build's catalog; retrain it",
-                    card.id
+                    "model {} reads other features than this build's catalog {CATALOG_VERSION} lists \
+                     (was the catalog changed without a new version?); retrain it \
+                     (roi train alerts --model {})",
+                    card.id, card.name
                 )));
             }
             models.push(Live {
@@ -246,6 +248,59 @@ impl Scorer {
 mod tests {
     use super::*;
     use roi_features::catalog::F;
+    use roi_models::propensity::{PropensityConfig, TrainingSet};
+    use roi_models::registry::{NewModel, TrainingData};
+
+    #[test]
+    fn a_model_whose_features_differ_from_the_catalog_is_refused() {
+        // A small model on two made-up features, registered under the current catalog
+        // version, as if the catalog had changed without a new version.
+        let mut set = TrainingSet {
+            features: vec!["x".into(), "y".into()],
+            ..TrainingSet::default()
+        };
+        for i in 0..30 * 40 {
+            let x = f64::from(i % 10);
+            set.rows.extend([x, f64::from(i % 7)]);
+            set.labels.push(i % 10 >= 7 && i % 3 != 0);
+            set.months.push(i / 40);
+        }
+        let (model, _) = PropensityModel::fit(&set, &PropensityConfig::default()).expect("fit");
+        let lake = tempfile::tempdir().expect("tempdir");
+        let registry = Registry::at(lake.path());
+        let card = registry
+            .register(NewModel {
+                name: "sell",
+                created_at: "2026-01-01T00:00:00Z".into(),
+                catalog_version: CATALOG_VERSION,
+                features: model.features.clone(),
+                training: TrainingData {
+                    table: "test".into(),
+                    rows: set.len(),
+                    positives: 0,
+                    fingerprint: set.fingerprint(),
+                    as_of: None,
+                },
+                summary: String::new(),
+                model_json: model.to_json().expect("json"),
+                metrics_json: "{}".into(),
+            })
+            .expect("register");
+        registry.promote(&card.id).expect("promote");
+        let err = Scorer::load(lake.path(), DEFAULT_COOLDOWN_DAYS)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            err.contains("sell-v1 reads other features") && err.contains("--model sell"),
+            "{err}"
+        );
+        // Without promoted models nothing is scored, and every kind is listed as missing.
+        let empty = tempfile::tempdir().expect("tempdir");
+        let scorer = Scorer::load(empty.path(), DEFAULT_COOLDOWN_DAYS).expect("load");
+        assert!(scorer.is_empty());
+        assert_eq!(scorer.missing.len(), 4);
+    }
 
     #[test]
     fn reasons_name_the_window_and_skip_zeros() {
