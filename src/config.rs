@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use roi_datasets::Scale;
+use roi_serving::config::{DatabaseConfig, ServeConfig};
+use roi_serving::store::mask_password as mask_url;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration. Every key is optional in `roi.toml`.
@@ -17,6 +19,10 @@ pub struct Config {
     pub lake: Option<String>,
     /// Defaults for generated worlds.
     pub datasets: DatasetsConfig,
+    /// The relational store (`roi serve`, `roi db migrate`).
+    pub database: DatabaseConfig,
+    /// The HTTP server.
+    pub serve: ServeConfig,
 }
 
 /// `[datasets]`: defaults for `roi datasets generate` and `roi demo`.
@@ -35,6 +41,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             lake: None,
             datasets: DatasetsConfig::default(),
+            database: DatabaseConfig::default(),
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -121,6 +129,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        self.serve.validate()?;
         if let Some(lake) = &self.lake
             && lake.contains("://")
             && !lake.starts_with("file://")
@@ -141,10 +150,23 @@ impl Config {
         }
     }
 
+    /// The store's URL: `database.url`, or the SQLite file `<data_dir>/roi.db`.
+    pub fn database(&self) -> DatabaseConfig {
+        let mut database = self.database.clone();
+        if database.url.is_none() {
+            database.url = Some(format!(
+                "sqlite://{}",
+                self.data_dir.join("roi.db").display()
+            ));
+        }
+        database
+    }
+
     /// The configuration as TOML with secrets masked.
     pub fn to_masked_toml(&self) -> Result<String> {
         let mut masked = self.clone();
         masked.lake = masked.lake.as_deref().map(mask_url);
+        masked.database.url = masked.database.url.as_deref().map(mask_url);
         let mut text =
             toml::to_string_pretty(&masked).context("bug: configuration does not serialise")?;
         if masked.lake.is_none() {
@@ -153,28 +175,13 @@ impl Config {
                 self.lake_dir().display().to_string()
             );
         }
-        Ok(text)
-    }
-}
-
-/// Replaces the password in `scheme://user:password@host` with `****`.
-pub fn mask_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => {
-            format!(
-                "{}{}:****{}",
-                &url[..scheme_end + 3],
-                &authority[..colon],
-                &rest[at..]
-            )
+        if masked.database.url.is_none() {
+            text = format!(
+                "# database.url = {:?} (default: <data_dir>/roi.db)\n{text}",
+                self.database().url.unwrap_or_default()
+            );
         }
-        _ => url.to_owned(),
+        Ok(text)
     }
 }
 
@@ -220,15 +227,5 @@ mod tests {
             msg.contains("s3://k:****@bucket/lake") && !msg.contains("secret"),
             "{msg}"
         );
-    }
-
-    #[test]
-    fn urls_are_masked() {
-        assert_eq!(
-            mask_url("postgres://roi:pw@db:5432/roi"),
-            "postgres://roi:****@db:5432/roi"
-        );
-        assert_eq!(mask_url("sqlite://./data/roi.db"), "sqlite://./data/roi.db");
-        assert_eq!(mask_url("/var/lake"), "/var/lake");
     }
 }

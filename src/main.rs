@@ -71,6 +71,27 @@ enum Command {
     /// Inspect the effective configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Serve the HTTP API (auth, users, invitations; OpenAPI at /openapi.json, docs at /docs)
+    Serve(ServeArgs),
+    /// The relational store (SQLite by default, PostgreSQL by database.url)
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The store is migrated on start. Stop with Ctrl-C or SIGTERM: requests in flight finish first.\n\nExamples:\n  roi serve\n  roi serve --bind 0.0.0.0:8080\n  ROI_DATABASE__URL=postgres://roi@db:5432/roi roi serve"
+)]
+struct ServeArgs {
+    /// Address to listen on [default: serve.bind, 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply pending migrations to the store (roi serve also does this on start)
+    Migrate,
 }
 
 #[derive(Debug, Args)]
@@ -597,6 +618,41 @@ fn run(cli: Cli) -> Result<()> {
             };
             let report = roi_datasets::generate(&world).context("generating the world")?;
             summary::print_world(&report);
+        }
+        Command::Serve(args) => {
+            let mut serve = config.serve.clone();
+            if let Some(bind) = args.bind {
+                serve.bind = bind;
+            }
+            let database = config.database();
+            let runtime = tokio::runtime::Runtime::new().context("starting the server runtime")?;
+            runtime.block_on(roi_serving::server::run_with(
+                &serve,
+                &database,
+                roi_serving::server::shutdown_signal(),
+                |addr, store, migrations| {
+                    println!(
+                        "roi serve: listening on http://{addr} (store {:?}, {migrations} migrations applied); docs at http://{addr}/docs",
+                        store.backend()
+                    );
+                },
+            ))?;
+            println!("roi serve: stopped");
+        }
+        Command::Db(DbCommand::Migrate) => {
+            let database = config.database();
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let (store, ran) = runtime.block_on(roi_serving::server::open_store(&database))?;
+            println!(
+                "{}: {}",
+                roi_serving::store::mask_password(database.url.as_deref().unwrap_or("")),
+                if ran == 0 {
+                    "up to date (no migrations pending)".to_owned()
+                } else {
+                    format!("{ran} migrations applied")
+                }
+            );
+            runtime.block_on(store.close());
         }
         Command::Config(ConfigCommand::Show) => {
             match &sources.file {

@@ -1,0 +1,249 @@
+//! The application: shared state, the router with its OpenAPI document, and the layers
+//! every request passes (request id, tracing span, metrics, problem responses).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, header};
+use axum::response::{Html, Response};
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::password::Passwords;
+use crate::auth::token::KeyRing;
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+use crate::problem::Problem;
+use crate::ratelimit::Limiter;
+use crate::routes::{audit, auth, health, invitations, users};
+use crate::store::Store;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The shared parts behind [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
+    /// The relational store.
+    pub store: Store,
+    /// Access-token keys.
+    pub keys: KeyRing,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// The server's configuration.
+    pub config: ServeConfig,
+    /// Request metrics.
+    pub metrics: Metrics,
+    /// Attempt counters.
+    pub limiter: Limiter,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state over a migrated store and loads (or makes) the signing keys.
+    pub async fn new(store: Store, config: ServeConfig) -> crate::Result<AppState> {
+        config.validate()?;
+        let keys = KeyRing::new(
+            &config.issuer,
+            config.access_token_ttl_secs,
+            config.key_rotation_hours * 3600,
+        );
+        keys.sync(&store, crate::unix_now()).await?;
+        Ok(AppState(Arc::new(Shared {
+            store,
+            keys,
+            passwords: Passwords::new(),
+            config,
+            metrics: Metrics::new(),
+            limiter: Limiter::default(),
+        })))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ROI API",
+        description = "Real-estate intelligence: organizations, users, authentication. Every \
+                       error is an RFC 7807 `application/problem+json` body."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(crate::problem::ProblemBody)),
+    tags(
+        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "auth", description = "Sign-up, login, token refresh and logout"),
+        (name = "users", description = "Users and roles of the caller's organization"),
+        (name = "invitations", description = "Inviting people into an organization"),
+        (name = "audit", description = "The organization's security events"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The documented routes and the document itself.
+pub fn api() -> (Router<AppState>, OpenApiDoc) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(auth::jwks))
+        .routes(routes!(auth::signup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::logout_all))
+        .routes(routes!(users::me))
+        .routes(routes!(users::list))
+        .routes(routes!(users::get_one))
+        .routes(routes!(users::set_role))
+        .routes(routes!(invitations::create, invitations::list))
+        .routes(routes!(invitations::accept))
+        .routes(routes!(audit::list))
+        .split_for_parts()
+}
+
+/// The whole application, ready to serve.
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = api();
+    let spec: Arc<str> = serde_json::to_string_pretty(&doc)
+        .expect("the OpenAPI document serialises")
+        .into();
+    let page: Arc<str> = docs_page(&doc).into();
+    let request_id = HeaderName::from_static("x-request-id");
+    routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], spec.to_string()) }
+            }),
+        )
+        .route(
+            "/docs",
+            get(move || {
+                let page = page.clone();
+                async move { Html(page.to_string()) }
+            }),
+        )
+        .fallback(|| async { Problem::not_found("no such path") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<axum::body::Body>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
+}
+
+/// A readable page listing every operation, made from the OpenAPI document itself.
+fn docs_page(doc: &OpenApiDoc) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut rows = String::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("DELETE", &item.delete),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            let summary = op.summary.as_deref().unwrap_or("");
+            let detail = op.description.as_deref().unwrap_or("");
+            let secured = if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                "bearer token"
+            } else {
+                "public"
+            };
+            rows.push_str(&format!(
+                "<tr><td><code>{method}</code></td><td><code>{}</code></td><td>{}</td><td><b>{}</b><br>{}</td></tr>\n",
+                esc(path),
+                secured,
+                esc(summary),
+                esc(detail)
+            ));
+        }
+    }
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title} {version}</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}td{{vertical-align:top;padding:.3em .6em;border-top:1px solid #ddd}}</style>\
+         </head><body><h1>{title} {version}</h1><p>{desc}</p>\
+         <p>Machine-readable: <a href=\"/openapi.json\">/openapi.json</a> (OpenAPI {oa}).</p>\
+         <table><tr><th>method</th><th>path</th><th>auth</th><th>what it does</th></tr>\n{rows}</table></body></html>",
+        title = esc(&doc.info.title),
+        version = esc(&doc.info.version),
+        desc = esc(doc.info.description.as_deref().unwrap_or("")),
+        oa = "3.1",
+    )
+}

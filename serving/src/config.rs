@@ -1,0 +1,139 @@
+//! Typed configuration of the server and the store (`[serve]` and `[database]` in
+//! `roi.toml`), defaulted here and validated by [`ServeConfig::validate`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::ratelimit::Limits;
+
+/// `[database]`: where the relational store lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`; unset means the SQLite
+    /// file `<data_dir>/roi.db`.
+    pub url: Option<String>,
+    /// Connections kept in the pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[serve]`: the HTTP server and its tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// The `iss` of every access token.
+    pub issuer: String,
+    /// Lifetime of an access token, seconds. Short: a logout cannot recall one.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token, days (each use replaces it with a fresh one).
+    pub refresh_token_ttl_days: u64,
+    /// A new signing key is made after this many hours; old keys verify until the tokens
+    /// they signed have expired.
+    pub key_rotation_hours: u64,
+    /// Lifetime of an invitation, hours.
+    pub invitation_ttl_hours: u64,
+    /// Whether anyone may create an organization with `POST /auth/signup`.
+    pub open_signup: bool,
+    /// The request header that carries the client's address when a trusted proxy sits
+    /// in front (e.g. `x-forwarded-for`); unset means the socket's peer address.
+    pub client_ip_header: Option<String>,
+    /// Attempt limits (`[serve.limits]`).
+    pub limits: Limits,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            bind: "127.0.0.1:8080".to_owned(),
+            issuer: "roi".to_owned(),
+            access_token_ttl_secs: 600,
+            refresh_token_ttl_days: 30,
+            key_rotation_hours: 24,
+            invitation_ttl_hours: 72,
+            open_signup: true,
+            client_ip_header: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Checks the values that serde cannot.
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |key: &str, why: &str| Err(crate::Error::Config(format!("serve.{key}: {why}")));
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            return bad(
+                "bind",
+                &format!("{:?} is not HOST:PORT (e.g. 127.0.0.1:8080)", self.bind),
+            );
+        }
+        if !(30..=86_400).contains(&self.access_token_ttl_secs) {
+            return bad("access_token_ttl_secs", "must be between 30 and 86400");
+        }
+        if !(1..=365).contains(&self.refresh_token_ttl_days) {
+            return bad("refresh_token_ttl_days", "must be between 1 and 365");
+        }
+        if self.key_rotation_hours == 0 {
+            return bad("key_rotation_hours", "must be at least 1");
+        }
+        if self.invitation_ttl_hours == 0 {
+            return bad("invitation_ttl_hours", "must be at least 1");
+        }
+        for (key, p) in [
+            ("login_per_ip", self.limits.login_per_ip),
+            (
+                "login_failures_per_account",
+                self.limits.login_failures_per_account,
+            ),
+            ("refresh_per_ip", self.limits.refresh_per_ip),
+            ("accept_per_ip", self.limits.accept_per_ip),
+        ] {
+            if p.limit == 0 || p.window_secs == 0 {
+                return bad(
+                    &format!("limits.{key}"),
+                    "limit and window_secs must be at least 1",
+                );
+            }
+        }
+        if self.issuer.is_empty() {
+            return bad("issuer", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        ServeConfig::default().validate().expect("defaults");
+        let c = ServeConfig {
+            bind: "localhost".into(),
+            ..ServeConfig::default()
+        };
+        let e = c.validate().expect_err("bad bind").to_string();
+        assert!(e.contains("serve.bind") && e.contains("localhost"), "{e}");
+        let c = ServeConfig {
+            access_token_ttl_secs: 5,
+            ..ServeConfig::default()
+        };
+        assert!(
+            c.validate()
+                .expect_err("ttl")
+                .to_string()
+                .contains("access_token_ttl_secs")
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! Attempt limits on the endpoints an attacker would hammer: login (per client address
+//! and per account), refresh and invitation acceptance (per client address).
+//!
+//! The limiter counts hits per key in fixed windows. It runs in-process by default; every
+//! replica then keeps its own counts, so an attacker spreading requests over `n` replicas
+//! gets `n` times the budget (a shared Redis counter is the fix when replicas arrive).
+//! The decision is a pure function of the count ([`decide`]), tested without a clock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::problem::Problem;
+
+/// A limit: at most `limit` hits per `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Hits allowed per window.
+    pub limit: u32,
+    /// Window length, seconds.
+    pub window_secs: u64,
+}
+
+/// The limits in force (`[serve.limits]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Login attempts per client address.
+    pub login_per_ip: Policy,
+    /// Failed logins per account before it is locked for the rest of the window.
+    pub login_failures_per_account: Policy,
+    /// Refreshes per client address.
+    pub refresh_per_ip: Policy,
+    /// Invitation acceptances per client address.
+    pub accept_per_ip: Policy,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            login_per_ip: Policy {
+                limit: 30,
+                window_secs: 60,
+            },
+            login_failures_per_account: Policy {
+                limit: 5,
+                window_secs: 900,
+            },
+            refresh_per_ip: Policy {
+                limit: 120,
+                window_secs: 60,
+            },
+            accept_per_ip: Policy {
+                limit: 20,
+                window_secs: 60,
+            },
+        }
+    }
+}
+
+/// What the limiter says about one more hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allow,
+    /// Refuse; the window reopens in this many seconds.
+    Deny {
+        /// Seconds until the window resets.
+        retry_after: u64,
+    },
+}
+
+/// The decision for a key that has `count` hits in the window that started at
+/// `window_start`, at `now`.
+pub fn decide(count: u32, window_start: i64, policy: Policy, now: i64) -> Decision {
+    if count < policy.limit {
+        Decision::Allow
+    } else {
+        let reset = window_start + policy.window_secs as i64;
+        Decision::Deny {
+            retry_after: (reset - now).max(1) as u64,
+        }
+    }
+}
+
+/// In-process fixed-window counters.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl Limiter {
+    /// Counts a hit on `key` and says whether it may proceed. A denied hit is not
+    /// counted, so a client that backs off is let in when the window reopens.
+    pub fn hit(&self, key: &str, policy: Policy, now: i64) -> Decision {
+        self.update(key, policy, now, true)
+    }
+
+    /// Says whether a hit would be allowed, without counting one.
+    pub fn peek(&self, key: &str, policy: Policy, now: i64) -> Decision {
+        self.update(key, policy, now, false)
+    }
+
+    fn update(&self, key: &str, policy: Policy, now: i64, count_it: bool) -> Decision {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| now < *start + 3600);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert((now, 0));
+        if now >= entry.0 + policy.window_secs as i64 {
+            *entry = (now, 0);
+        }
+        let decision = decide(entry.1, entry.0, policy, now);
+        if count_it && decision == Decision::Allow {
+            entry.1 += 1;
+        }
+        decision
+    }
+
+    /// Forgets a key (a successful login clears its account's failures).
+    pub fn clear(&self, key: &str) {
+        self.windows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+impl Limiter {
+    /// Counts a hit and turns a denial into a 429 problem that says what was limited.
+    pub fn check(&self, key: &str, policy: Policy, now: i64, what: &str) -> Result<(), Problem> {
+        match self.hit(key, policy, now) {
+            Decision::Allow => Ok(()),
+            Decision::Deny { retry_after } => Err(Problem::too_many_requests(
+                format!("too many {what}; try again in {retry_after} s"),
+                retry_after,
+            )),
+        }
+    }
+}
+
+/// The client's address: the configured proxy header's first entry, else the socket's
+/// peer, else `unknown` (in-process calls).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = state
+            .config
+            .client_ip_header
+            .as_deref()
+            .and_then(|h| parts.headers.get(h))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty());
+        let peer = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        };
+        Ok(ClientAddr(
+            forwarded
+                .or_else(peer)
+                .unwrap_or_else(|| "unknown".to_owned()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Policy = Policy {
+        limit: 3,
+        window_secs: 60,
+    };
+
+    #[test]
+    fn decisions_follow_the_count_and_the_window() {
+        assert_eq!(decide(2, 0, P, 10), Decision::Allow);
+        assert_eq!(decide(3, 0, P, 10), Decision::Deny { retry_after: 50 });
+        assert_eq!(decide(3, 0, P, 60), Decision::Deny { retry_after: 1 });
+    }
+
+    #[test]
+    fn limiter_counts_allowed_hits_and_reopens() {
+        let l = Limiter::default();
+        for _ in 0..3 {
+            assert_eq!(l.hit("k", P, 100), Decision::Allow);
+        }
+        assert_eq!(l.hit("k", P, 110), Decision::Deny { retry_after: 50 });
+        assert_eq!(l.peek("other", P, 110), Decision::Allow);
+        assert_eq!(l.hit("k", P, 160), Decision::Allow, "a new window");
+        l.clear("k");
+        assert_eq!(l.peek("k", P, 161), Decision::Allow);
+    }
+}

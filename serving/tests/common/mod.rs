@@ -1,0 +1,271 @@
+//! The shared harness: one application per test on a fresh store, SQLite or the real
+//! PostgreSQL, and a client that calls the router in-process.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use roi_serving::app::{AppState, router};
+use roi_serving::config::{DatabaseConfig, ServeConfig};
+use roi_serving::server::open_store;
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+/// Where the PostgreSQL tests make their databases (trust auth on the test machines).
+pub fn postgres_base_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// An application on its own store.
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    _dir: Option<tempfile::TempDir>,
+    postgres_db: Option<String>,
+}
+
+/// A response: status, headers, body as JSON (Null when not JSON) and as text.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The header's value, or "".
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        self
+    }
+
+    /// Asserts an RFC 7807 problem with this status whose detail contains `needle`.
+    #[track_caller]
+    pub fn expect_problem(self, status: u16, needle: &str) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        assert_eq!(self.header("content-type"), "application/problem+json");
+        assert_eq!(self.json["status"], status, "{}", self.text);
+        let detail = self.json["detail"].as_str().unwrap_or("");
+        assert!(detail.contains(needle), "{needle:?} not in {detail:?}");
+        self
+    }
+
+    /// A string field of the JSON body.
+    #[track_caller]
+    pub fn str(&self, pointer: &str) -> String {
+        self.json
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{pointer} in {}", self.text))
+            .to_owned()
+    }
+}
+
+pub async fn sqlite() -> TestApp {
+    sqlite_with(ServeConfig::default()).await
+}
+
+/// A SQLite-backed application with a chosen configuration.
+pub async fn sqlite_with(config: ServeConfig) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}/roi.db", dir.path().display());
+    let mut app = build(&url, config).await;
+    app._dir = Some(dir);
+    app
+}
+
+pub async fn postgres() -> TestApp {
+    sqlx::any::install_default_drivers();
+    let base = postgres_base_url();
+    let name = format!(
+        "roi_test_{}",
+        roi_serving::auth::secret::hex(&roi_serving::auth::secret::random_bytes::<6>())
+    );
+    let mut admin = sqlx::AnyConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at {base} is needed by this test (set TEST_POSTGRES_URL): {e}")
+        });
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    admin.close().await.expect("close");
+    let url = format!(
+        "{}/{name}",
+        &base[..base.rfind('/').expect("a database in the URL")]
+    );
+    let mut app = build(&url, ServeConfig::default()).await;
+    app.postgres_db = Some(name);
+    app
+}
+
+async fn build(url: &str, config: ServeConfig) -> TestApp {
+    let database = DatabaseConfig {
+        url: Some(url.to_owned()),
+        max_connections: 4,
+    };
+    let (store, ran) = open_store(&database)
+        .await
+        .expect("open and migrate the store");
+    assert!(ran >= 1, "migrations ran");
+    let state = AppState::new(store, config).await.expect("state");
+    TestApp {
+        router: router(state.clone()),
+        state,
+        _dir: None,
+        postgres_db: None,
+    }
+}
+
+impl TestApp {
+    /// Drops the PostgreSQL database (SQLite's goes with its directory).
+    pub async fn cleanup(self) {
+        self.state.store.close().await;
+        if let Some(name) = self.postgres_db {
+            let base = postgres_base_url();
+            let mut admin = sqlx::AnyConnection::connect(&base).await.expect("connect");
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await
+                .expect("drop the test database");
+        }
+    }
+
+    /// Calls the application in-process.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// [`TestApp::call`] with extra request headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                request = request.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self
+            .router
+            .clone()
+            .oneshot(request.body(body).expect("request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Reply {
+            status,
+            headers,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call("GET", path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call("POST", path, token, Some(body)).await
+    }
+
+    /// Creates organization `slug` with owner `email`; returns the session.
+    pub async fn signup(&self, slug: &str, email: &str) -> Reply {
+        self.post(
+            "/auth/signup",
+            None,
+            json!({"organization_name": format!("{slug} realty"), "organization_slug": slug,
+                   "email": email, "name": "Owner", "password": PASSWORD}),
+        )
+        .await
+        .expect(201)
+    }
+
+    pub async fn login(&self, slug: &str, email: &str) -> Reply {
+        self.post(
+            "/auth/login",
+            None,
+            json!({"organization": slug, "email": email, "password": PASSWORD}),
+        )
+        .await
+    }
+
+    /// Invites `email` as `role` with `token` and accepts; returns the new user's session.
+    pub async fn invite_and_accept(&self, token: &str, email: &str, role: &str) -> Reply {
+        let invite = self
+            .post(
+                "/invitations",
+                Some(token),
+                json!({"email": email, "role": role}),
+            )
+            .await
+            .expect(201);
+        self.post(
+            "/invitations/accept",
+            None,
+            json!({"token": invite.str("/token"), "name": role, "password": PASSWORD}),
+        )
+        .await
+        .expect(201)
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Runs a test body on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::common::sqlite().await;
+                super::$name(&app).await;
+                app.cleanup().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let app = $crate::common::postgres().await;
+                super::$name(&app).await;
+                app.cleanup().await;
+            }
+        }
+    )*};
+}
