@@ -112,7 +112,7 @@ impl Modify for BearerAuth {
 
 /// The documented routes and the document itself.
 pub fn api() -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -129,7 +129,64 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(invitations::create, invitations::list))
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::list))
-        .split_for_parts()
+        .split_for_parts();
+    document_common_problems(&mut doc);
+    (router, doc)
+}
+
+/// Adds the problem responses any operation can give, so the document lists every status
+/// the server may answer: 400 and 500 everywhere, 415 and 422 where a body or query is
+/// read, 401 and 403 where a token is needed. Handlers document only their own cases.
+fn document_common_problems(doc: &mut OpenApiDoc) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::problem::PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ProblemBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            let reads_input =
+                op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let mut common = vec![
+                ("400", "Malformed request"),
+                ("500", "Server fault (logged, not shown)"),
+            ];
+            if op.request_body.is_some() {
+                common.push(("415", "The body is not JSON"));
+            }
+            if reads_input {
+                common.push((
+                    "422",
+                    "A field or parameter is invalid; the detail names it",
+                ));
+            }
+            if secured {
+                common.push(("401", "No valid access token"));
+                common.push(("403", "The caller's role does not allow this"));
+            }
+            for (status, description) in common {
+                op.responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            }
+        }
+    }
 }
 
 /// The whole application, ready to serve.

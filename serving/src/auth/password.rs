@@ -8,7 +8,7 @@ use crate::problem::Problem;
 
 /// Shortest password accepted.
 pub const MIN_LENGTH: usize = 10;
-/// Longest password accepted (bounds the work an attacker can ask for).
+/// Longest password accepted, in characters (bounds the work an attacker can ask for).
 pub const MAX_LENGTH: usize = 256;
 
 /// Hashes and verifies passwords.
@@ -67,7 +67,7 @@ impl Passwords {
             Some(p) => (p, true),
             None => (self.decoy.as_str(), false),
         };
-        if password.len() > MAX_LENGTH {
+        if password.chars().count() > MAX_LENGTH {
             return false;
         }
         let Ok(parsed) = PasswordHash::new(phc) else {
@@ -89,9 +89,9 @@ pub fn check_policy(password: &str) -> Result<(), Problem> {
             "password: too short ({n} characters; at least {MIN_LENGTH})"
         )));
     }
-    if password.len() > MAX_LENGTH {
+    if n > MAX_LENGTH {
         return Err(Problem::invalid(format!(
-            "password: too long (at most {MAX_LENGTH} bytes)"
+            "password: too long ({n} characters; at most {MAX_LENGTH})"
         )));
     }
     Ok(())

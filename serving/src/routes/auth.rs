@@ -23,14 +23,19 @@ use crate::unix_now;
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignupRequest {
     /// Display name of the organization.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     organization_name: String,
     /// Short unique name used at login: 3–40 of `a-z`, `0-9`, `-`.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")]
     organization_slug: String,
     /// The owner's e-mail.
+    #[schema(format = Email, max_length = 254)]
     email: String,
     /// The owner's name.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     /// The owner's password (10–256 characters).
+    #[schema(min_length = 10, max_length = 256)]
     password: String,
 }
 

@@ -23,6 +23,7 @@ use crate::unix_now;
 #[serde(deny_unknown_fields)]
 pub(crate) struct InviteRequest {
     /// Their e-mail; it becomes their login.
+    #[schema(format = Email, max_length = 254)]
     email: String,
     /// The role they get (at most the inviter's own).
     role: Role,
@@ -77,8 +78,10 @@ pub(crate) struct AcceptRequest {
     /// The invitation token.
     token: String,
     /// Display name.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     /// Password (10–256 characters).
+    #[schema(min_length = 10, max_length = 256)]
     password: String,
 }
 
