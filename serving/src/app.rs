@@ -63,13 +63,17 @@ impl AppState {
             config.key_rotation_hours * 3600,
         );
         keys.sync(&store, crate::unix_now()).await?;
+        let limiter = match &config.redis_url {
+            Some(url) => Limiter::redis(url, &config.redis_namespace).await?,
+            None => Limiter::default(),
+        };
         Ok(AppState(Arc::new(Shared {
             store,
             keys,
             passwords: Passwords::new(),
             config,
             metrics: Metrics::new(),
-            limiter: Limiter::default(),
+            limiter,
         })))
     }
 }

@@ -49,6 +49,11 @@ pub struct ServeConfig {
     pub client_ip_header: Option<String>,
     /// Attempt limits (`[serve.limits]`).
     pub limits: Limits,
+    /// Redis for state shared by replicas (attempt counters), e.g.
+    /// `redis://127.0.0.1:6379`; unset keeps it in-process.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this deployment writes.
+    pub redis_namespace: String,
 }
 
 impl Default for ServeConfig {
@@ -63,6 +68,8 @@ impl Default for ServeConfig {
             open_signup: true,
             client_ip_header: None,
             limits: Limits::default(),
+            redis_url: None,
+            redis_namespace: "roi".to_owned(),
         }
     }
 }

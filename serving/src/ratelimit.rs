@@ -1,10 +1,12 @@
 //! Attempt limits on the endpoints an attacker would hammer: login (per client address
 //! and per account), refresh and invitation acceptance (per client address).
 //!
-//! The limiter counts hits per key in fixed windows. It runs in-process by default; every
-//! replica then keeps its own counts, so an attacker spreading requests over `n` replicas
-//! gets `n` times the budget (a shared Redis counter is the fix when replicas arrive).
-//! The decision is a pure function of the count ([`decide`]), tested without a clock.
+//! The limiter counts hits per key in fixed windows. In-process by default (each replica
+//! keeps its own counts, so `n` replicas would give an attacker `n` times the budget);
+//! with `serve.redis_url` every replica counts in the same Redis keys. If Redis stops
+//! answering, requests are let through and the error is logged: an outage of the counter
+//! store does not lock everyone out. The decision is a pure function of the count
+//! ([`decide`]), tested without a clock.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -89,13 +91,189 @@ pub fn decide(count: u32, window_start: i64, policy: Policy, now: i64) -> Decisi
     }
 }
 
-/// In-process fixed-window counters.
-#[derive(Debug, Default)]
-pub struct Limiter {
-    windows: Mutex<HashMap<String, (i64, u32)>>,
+/// Where the counters live.
+#[derive(Debug)]
+pub enum Limiter {
+    /// In this process.
+    Memory(MemoryLimiter),
+    /// In Redis, shared by every replica.
+    Redis(RedisLimiter),
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter::Memory(MemoryLimiter::default())
+    }
 }
 
 impl Limiter {
+    /// Connects to Redis at `url`; keys are prefixed with `namespace:limit:`.
+    pub async fn redis(url: &str, namespace: &str) -> crate::Result<Limiter> {
+        let masked = crate::store::mask_password(url);
+        let client = redis::Client::open(url)
+            .map_err(|e| crate::Error::Config(format!("serve.redis_url {masked:?}: {e}")))?;
+        // Short timeouts and few retries: a limiter that waits on a dead Redis would hold
+        // every login; past these the request is let through (see the module docs).
+        let settings = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(std::time::Duration::from_secs(2))
+            .set_response_timeout(std::time::Duration::from_secs(2))
+            .set_number_of_retries(2)
+            .set_max_delay(1000);
+        let connection = client
+            .get_connection_manager_with_config(settings)
+            .await
+            .map_err(|e| {
+                crate::Error::Config(format!("serve.redis_url {masked:?}: cannot connect: {e}"))
+            })?;
+        Ok(Limiter::Redis(RedisLimiter {
+            connection,
+            prefix: format!("{namespace}:limit:"),
+        }))
+    }
+
+    /// Counts a hit on `key` and says whether it may proceed.
+    pub async fn hit(&self, key: &str, policy: Policy, now: i64) -> Decision {
+        match self {
+            Limiter::Memory(m) => m.hit(key, policy, now),
+            Limiter::Redis(r) => r.hit(key, policy).await.unwrap_or_else(fail_open),
+        }
+    }
+
+    /// Says whether a hit would be allowed, without counting one.
+    pub async fn peek(&self, key: &str, policy: Policy, now: i64) -> Decision {
+        match self {
+            Limiter::Memory(m) => m.peek(key, policy, now),
+            Limiter::Redis(r) => r.peek(key, policy).await.unwrap_or_else(fail_open),
+        }
+    }
+
+    /// Forgets a key (a successful login clears its account's failures).
+    pub async fn clear(&self, key: &str) {
+        match self {
+            Limiter::Memory(m) => m.clear(key),
+            Limiter::Redis(r) => {
+                if let Err(e) = r.clear(key).await {
+                    tracing::error!(error = %e, "clearing a rate-limit counter in Redis");
+                }
+            }
+        }
+    }
+
+    /// Checks that the counter store answers (readiness).
+    pub async fn ping(&self) -> Result<(), String> {
+        match self {
+            Limiter::Memory(_) => Ok(()),
+            Limiter::Redis(r) => {
+                let mut c = r.connection.clone();
+                redis::cmd("PING")
+                    .query_async::<String>(&mut c)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Counts a hit and turns a denial into a 429 problem that says what was limited.
+    pub async fn check(
+        &self,
+        key: &str,
+        policy: Policy,
+        now: i64,
+        what: &str,
+    ) -> Result<(), Problem> {
+        match self.hit(key, policy, now).await {
+            Decision::Allow => Ok(()),
+            Decision::Deny { retry_after } => Err(Problem::too_many_requests(
+                format!("too many {what}; try again in {retry_after} s"),
+                retry_after,
+            )),
+        }
+    }
+}
+
+fn fail_open(e: redis::RedisError) -> Decision {
+    tracing::error!(error = %e, "rate-limit counters in Redis are unavailable; allowing the request");
+    Decision::Allow
+}
+
+/// Fixed-window counters in Redis: `INCR`, `EXPIRE … NX` and `TTL` in one atomic
+/// round trip, so the window starts at its first hit and is never extended.
+#[derive(Clone)]
+pub struct RedisLimiter {
+    connection: redis::aio::ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiter {
+    async fn hit(&self, key: &str, policy: Policy) -> redis::RedisResult<Decision> {
+        let key = format!("{}{key}", self.prefix);
+        let mut c = self.connection.clone();
+        let (count, ttl): (i64, i64) = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(&key)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(policy.window_secs)
+            .arg("NX")
+            .ignore()
+            .cmd("TTL")
+            .arg(&key)
+            .query_async(&mut c)
+            .await?;
+        Ok(if count <= i64::from(policy.limit) {
+            Decision::Allow
+        } else {
+            Decision::Deny {
+                retry_after: ttl.max(1) as u64,
+            }
+        })
+    }
+
+    async fn peek(&self, key: &str, policy: Policy) -> redis::RedisResult<Decision> {
+        let key = format!("{}{key}", self.prefix);
+        let mut c = self.connection.clone();
+        let (count, ttl): (Option<i64>, i64) = redis::pipe()
+            .cmd("GET")
+            .arg(&key)
+            .cmd("TTL")
+            .arg(&key)
+            .query_async(&mut c)
+            .await?;
+        Ok(if count.unwrap_or(0) < i64::from(policy.limit) {
+            Decision::Allow
+        } else {
+            Decision::Deny {
+                retry_after: ttl.max(1) as u64,
+            }
+        })
+    }
+
+    async fn clear(&self, key: &str) -> redis::RedisResult<()> {
+        let mut c = self.connection.clone();
+        redis::cmd("DEL")
+            .arg(format!("{}{key}", self.prefix))
+            .query_async::<()>(&mut c)
+            .await
+    }
+}
+
+/// In-process fixed-window counters.
+#[derive(Debug, Default)]
+pub struct MemoryLimiter {
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl MemoryLimiter {
     /// Counts a hit on `key` and says whether it may proceed. A denied hit is not
     /// counted, so a client that backs off is let in when the window reopens.
     pub fn hit(&self, key: &str, policy: Policy, now: i64) -> Decision {
@@ -129,19 +307,6 @@ impl Limiter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
-    }
-}
-
-impl Limiter {
-    /// Counts a hit and turns a denial into a 429 problem that says what was limited.
-    pub fn check(&self, key: &str, policy: Policy, now: i64, what: &str) -> Result<(), Problem> {
-        match self.hit(key, policy, now) {
-            Decision::Allow => Ok(()),
-            Decision::Deny { retry_after } => Err(Problem::too_many_requests(
-                format!("too many {what}; try again in {retry_after} s"),
-                retry_after,
-            )),
-        }
     }
 }
 
@@ -198,7 +363,7 @@ mod tests {
 
     #[test]
     fn limiter_counts_allowed_hits_and_reopens() {
-        let l = Limiter::default();
+        let l = MemoryLimiter::default();
         for _ in 0..3 {
             assert_eq!(l.hit("k", P, 100), Decision::Allow);
         }

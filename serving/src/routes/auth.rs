@@ -209,12 +209,15 @@ pub(crate) async fn login(
 ) -> Result<Json<Session>, Problem> {
     let now = unix_now();
     let limits = &state.config.limits;
-    state.limiter.check(
-        &format!("login-ip:{client}"),
-        limits.login_per_ip,
-        now,
-        "login attempts from your address",
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("login-ip:{client}"),
+            limits.login_per_ip,
+            now,
+            "login attempts from your address",
+        )
+        .await?;
     let email = normalise_email(&req.email).unwrap_or_else(|_| req.email.trim().to_lowercase());
     let account = format!("login-account:{}/{email}", req.organization);
     let org = state.store.organization_by_slug(&req.organization).await?;
@@ -225,10 +228,10 @@ pub(crate) async fn login(
         client: &client,
         now,
     };
-    if let Decision::Deny { retry_after } =
-        state
-            .limiter
-            .peek(&account, limits.login_failures_per_account, now)
+    if let Decision::Deny { retry_after } = state
+        .limiter
+        .peek(&account, limits.login_failures_per_account, now)
+        .await
     {
         let detail = format!("refused: locked for {retry_after} s after repeated failures");
         attempt
@@ -250,7 +253,8 @@ pub(crate) async fn login(
     let (Some(org), Some(user), true) = (org.as_ref(), user, ok) else {
         state
             .limiter
-            .hit(&account, limits.login_failures_per_account, now);
+            .hit(&account, limits.login_failures_per_account, now)
+            .await;
         attempt
             .record(
                 AuditAction::LoginFailed,
@@ -262,7 +266,7 @@ pub(crate) async fn login(
             "wrong organization, e-mail or password",
         ));
     };
-    state.limiter.clear(&account);
+    state.limiter.clear(&account).await;
     attempt
         .record(
             AuditAction::LoginSucceeded,
@@ -322,12 +326,15 @@ pub(crate) async fn refresh(
     Json(req): Json<RefreshRequest>,
 ) -> Result<Json<Session>, Problem> {
     let now = unix_now();
-    state.limiter.check(
-        &format!("refresh-ip:{client}"),
-        state.config.limits.refresh_per_ip,
-        now,
-        "token refreshes from your address",
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("refresh-ip:{client}"),
+            state.config.limits.refresh_per_ip,
+            now,
+            "token refreshes from your address",
+        )
+        .await?;
     let Some(record) = state
         .store
         .refresh_by_hash(&hash_secret(&req.refresh_token))

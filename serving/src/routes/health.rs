@@ -30,7 +30,7 @@ pub(crate) async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the store answers.
+/// Readiness: the store (and Redis, when configured) answers.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
@@ -41,6 +41,10 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         Problem::unavailable("the store does not answer").retry_after(5)
+    })?;
+    state.limiter.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "readiness check failed: Redis");
+        Problem::unavailable("Redis does not answer").retry_after(5)
     })?;
     let store = match state.store.backend() {
         Backend::Sqlite => "sqlite",

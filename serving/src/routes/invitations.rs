@@ -173,12 +173,15 @@ pub(crate) async fn accept(
     ClientAddr(client): ClientAddr,
     Json(req): Json<AcceptRequest>,
 ) -> Result<(StatusCode, Json<Session>), Problem> {
-    state.limiter.check(
-        &format!("accept-ip:{client}"),
-        state.config.limits.accept_per_ip,
-        unix_now(),
-        "invitation acceptances from your address",
-    )?;
+    state
+        .limiter
+        .check(
+            &format!("accept-ip:{client}"),
+            state.config.limits.accept_per_ip,
+            unix_now(),
+            "invitation acceptances from your address",
+        )
+        .await?;
     let name = display_name("name", &req.name)?;
     let Some(invitation) = state
         .store

@@ -131,6 +131,17 @@ async fn build(url: &str, config: ServeConfig) -> TestApp {
 }
 
 impl TestApp {
+    /// Another application (a replica) over a store some other `TestApp` owns; its
+    /// cleanup leaves the store alone.
+    pub fn sharing(router: Router, state: AppState) -> TestApp {
+        TestApp {
+            router,
+            state,
+            _dir: None,
+            postgres_db: None,
+        }
+    }
+
     /// Drops the PostgreSQL database (SQLite's goes with its directory).
     pub async fn cleanup(self) {
         self.state.store.close().await;
