@@ -167,6 +167,8 @@ impl Config {
         let mut masked = self.clone();
         masked.lake = masked.lake.as_deref().map(mask_url);
         masked.database.url = masked.database.url.as_deref().map(mask_url);
+        masked.serve.redis_url = masked.serve.redis_url.as_deref().map(mask_url);
+        masked.serve.oidc = masked.serve.oidc.masked();
         let mut text =
             toml::to_string_pretty(&masked).context("bug: configuration does not serialise")?;
         if masked.lake.is_none() {
@@ -227,5 +229,25 @@ mod tests {
             msg.contains("s3://k:****@bucket/lake") && !msg.contains("secret"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn config_show_masks_every_secret() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("roi.toml");
+        std::fs::write(
+            &file,
+            "[database]\nurl = \"postgres://roi:dbpass@db/roi\"\n[serve]\n\
+             redis_url = \"redis://:redispass@cache:6379\"\n\
+             [serve.oidc.providers.google]\npreset = \"google\"\nclient_id = \"id\"\n\
+             client_secret = \"oidcpass\"\n",
+        )
+        .expect("write");
+        let (c, _) = Config::load(Some(&file), env(&[])).expect("load");
+        let shown = c.to_masked_toml().expect("toml");
+        for secret in ["dbpass", "redispass", "oidcpass"] {
+            assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
+        }
+        assert!(shown.contains("client_id = \"id\""), "{shown}");
     }
 }

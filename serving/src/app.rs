@@ -5,9 +5,10 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderName, Request, header};
+use axum::http::{HeaderName, Method, Request, header};
 use axum::response::{Html, Response};
 use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::OpenApi as OpenApiDoc;
@@ -20,9 +21,10 @@ use crate::auth::password::Passwords;
 use crate::auth::token::KeyRing;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
+use crate::oidc::Oidc;
 use crate::problem::Problem;
 use crate::ratelimit::Limiter;
-use crate::routes::{audit, auth, health, invitations, users};
+use crate::routes::{api_keys, audit, auth, health, invitations, mfa, oidc, organization, users};
 use crate::store::Store;
 
 /// What every handler can reach. Cheap to clone.
@@ -44,6 +46,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Attempt counters.
     pub limiter: Limiter,
+    /// Sign-in providers.
+    pub oidc: Oidc,
 }
 
 impl Deref for AppState {
@@ -67,6 +71,7 @@ impl AppState {
             Some(url) => Limiter::redis(url, &config.redis_namespace).await?,
             None => Limiter::default(),
         };
+        let oidc = Oidc::new(&config.oidc).map_err(|e| crate::Error::Config(e.to_string()))?;
         Ok(AppState(Arc::new(Shared {
             store,
             keys,
@@ -74,6 +79,7 @@ impl AppState {
             config,
             metrics: Metrics::new(),
             limiter,
+            oidc,
         })))
     }
 }
@@ -83,7 +89,10 @@ impl AppState {
     info(
         title = "ROI API",
         description = "Real-estate intelligence: organizations, users, authentication. Every \
-                       error is an RFC 7807 `application/problem+json` body."
+                       error is an RFC 7807 `application/problem+json` body. Authenticate with \
+                       `Authorization: Bearer <access token or API key>`, or with the session \
+                       cookies of a `\"session\": \"cookie\"` login (state-changing requests \
+                       then need the `x-csrf-token` header)."
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::ProblemBody)),
@@ -93,6 +102,9 @@ impl AppState {
         (name = "users", description = "Users and roles of the caller's organization"),
         (name = "invitations", description = "Inviting people into an organization"),
         (name = "audit", description = "The organization's security events"),
+        (name = "mfa", description = "Two-factor authentication: TOTP, recovery codes, login challenges"),
+        (name = "organization", description = "The caller's organization and its security settings"),
+        (name = "api-keys", description = "Keys for machine clients: hashed, scoped, revocable"),
     )
 )]
 struct ApiDoc;
@@ -133,6 +145,19 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(invitations::create, invitations::list))
         .routes(routes!(invitations::accept))
         .routes(routes!(audit::list))
+        .routes(routes!(mfa::verify))
+        .routes(routes!(mfa::status))
+        .routes(routes!(mfa::enrol))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::disable))
+        .routes(routes!(mfa::regenerate))
+        .routes(routes!(mfa::reset))
+        .routes(routes!(organization::get_one, organization::update))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(oidc::providers))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback, oidc::callback_form))
         .split_for_parts();
     document_common_problems(&mut doc);
     (router, doc)
@@ -201,7 +226,8 @@ pub fn router(state: AppState) -> Router {
         .into();
     let page: Arc<str> = docs_page(&doc).into();
     let request_id = HeaderName::from_static("x-request-id");
-    routes
+    let cors = cors_layer(&state.config.cors_allowed_origins);
+    let app = routes
         .route(
             "/openapi.json",
             get(move || {
@@ -233,9 +259,46 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
             }),
         )
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    let app = match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    };
+    app.layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Cross-origin access for the listed origins (credentials included, so that a dashboard
+/// served elsewhere can use its session cookies); None, and so closed, when the list is
+/// empty. Origins were checked by [`ServeConfig::validate`].
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<header::HeaderValue> = origins
+        .iter()
+        .filter_map(|o| header::HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static(crate::auth::cookie::CSRF_HEADER),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+            .allow_credentials(true)
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 async fn security_headers(mut response: Response) -> Response {

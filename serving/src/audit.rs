@@ -37,11 +37,41 @@ pub enum AuditAction {
     /// An invitation was accepted and its user created.
     #[serde(rename = "invitation.accepted")]
     InvitationAccepted,
+    /// An organization's settings (such as its MFA policy) were changed.
+    #[serde(rename = "organization.updated")]
+    OrganizationUpdated,
+    /// A user confirmed a TOTP factor.
+    #[serde(rename = "mfa.enrolled")]
+    MfaEnrolled,
+    /// A user removed their TOTP factor.
+    #[serde(rename = "mfa.disabled")]
+    MfaDisabled,
+    /// An admin removed a user's TOTP factor.
+    #[serde(rename = "mfa.reset")]
+    MfaReset,
+    /// A wrong or replayed second-factor code was presented.
+    #[serde(rename = "mfa.failed")]
+    MfaFailed,
+    /// A recovery code was used to sign in.
+    #[serde(rename = "mfa.recovery_used")]
+    MfaRecoveryUsed,
+    /// A user replaced their recovery codes.
+    #[serde(rename = "mfa.recovery_regenerated")]
+    MfaRecoveryRegenerated,
+    /// An API key was made.
+    #[serde(rename = "api_key.created")]
+    ApiKeyCreated,
+    /// An API key was revoked.
+    #[serde(rename = "api_key.revoked")]
+    ApiKeyRevoked,
+    /// A sign-in provider's identity was linked to a user by its verified e-mail.
+    #[serde(rename = "oidc.linked")]
+    OidcLinked,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 20] = [
         AuditAction::OrganizationCreated,
         AuditAction::LoginSucceeded,
         AuditAction::LoginFailed,
@@ -52,6 +82,16 @@ impl AuditAction {
         AuditAction::RoleChanged,
         AuditAction::InvitationCreated,
         AuditAction::InvitationAccepted,
+        AuditAction::OrganizationUpdated,
+        AuditAction::MfaEnrolled,
+        AuditAction::MfaDisabled,
+        AuditAction::MfaReset,
+        AuditAction::MfaFailed,
+        AuditAction::MfaRecoveryUsed,
+        AuditAction::MfaRecoveryRegenerated,
+        AuditAction::ApiKeyCreated,
+        AuditAction::ApiKeyRevoked,
+        AuditAction::OidcLinked,
     ];
 
     /// The stored name.
@@ -67,6 +107,16 @@ impl AuditAction {
             AuditAction::RoleChanged => "role.changed",
             AuditAction::InvitationCreated => "invitation.created",
             AuditAction::InvitationAccepted => "invitation.accepted",
+            AuditAction::OrganizationUpdated => "organization.updated",
+            AuditAction::MfaEnrolled => "mfa.enrolled",
+            AuditAction::MfaDisabled => "mfa.disabled",
+            AuditAction::MfaReset => "mfa.reset",
+            AuditAction::MfaFailed => "mfa.failed",
+            AuditAction::MfaRecoveryUsed => "mfa.recovery_used",
+            AuditAction::MfaRecoveryRegenerated => "mfa.recovery_regenerated",
+            AuditAction::ApiKeyCreated => "api_key.created",
+            AuditAction::ApiKeyRevoked => "api_key.revoked",
+            AuditAction::OidcLinked => "oidc.linked",
         }
     }
 }

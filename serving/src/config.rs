@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::oidc::OidcConfig;
 use crate::ratelimit::Limits;
 
 /// `[database]`: where the relational store lives.
@@ -54,6 +55,14 @@ pub struct ServeConfig {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key this deployment writes.
     pub redis_namespace: String,
+    /// Origins (`https://app.example.com`) whose pages may call the API from a browser,
+    /// cookies included. Empty (the default) allows no cross-origin calls.
+    pub cors_allowed_origins: Vec<String>,
+    /// The URL browsers reach this server at (`https://roi.example.com`), for the
+    /// sign-in providers' redirect URIs; unset means `http://BIND`.
+    pub public_url: Option<String>,
+    /// Sign-in providers (`[serve.oidc.providers.NAME]`).
+    pub oidc: OidcConfig,
 }
 
 impl Default for ServeConfig {
@@ -70,6 +79,9 @@ impl Default for ServeConfig {
             limits: Limits::default(),
             redis_url: None,
             redis_namespace: "roi".to_owned(),
+            cors_allowed_origins: Vec::new(),
+            public_url: None,
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -104,6 +116,11 @@ impl ServeConfig {
             ),
             ("refresh_per_ip", self.limits.refresh_per_ip),
             ("accept_per_ip", self.limits.accept_per_ip),
+            ("mfa_per_ip", self.limits.mfa_per_ip),
+            (
+                "mfa_failures_per_account",
+                self.limits.mfa_failures_per_account,
+            ),
         ] {
             if p.limit == 0 || p.window_secs == 0 {
                 return bad(
@@ -115,8 +132,40 @@ impl ServeConfig {
         if self.issuer.is_empty() {
             return bad("issuer", "must not be empty");
         }
+        if let Some(url) = &self.public_url
+            && check_origin(url).is_err()
+        {
+            return bad(
+                "public_url",
+                &format!("{url:?} must be scheme://host[:port], e.g. https://roi.example.com"),
+            );
+        }
+        self.oidc.validate().map_err(crate::Error::Config)?;
+        for origin in &self.cors_allowed_origins {
+            if let Err(why) = check_origin(origin) {
+                return bad("cors_allowed_origins", &format!("{origin:?}: {why}"));
+            }
+        }
         Ok(())
     }
+}
+
+/// An origin is `scheme://host[:port]`, nothing more: no path, no wildcard (credentials
+/// are allowed, so every origin must be named).
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    if origin == "*" {
+        return Err("a wildcard cannot be used with cookies; list each origin");
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err("must be scheme://host[:port], e.g. https://app.example.com");
+    };
+    if scheme != "https" && scheme != "http" {
+        return Err("the scheme must be http or https");
+    }
+    if rest.is_empty() || rest.contains(['/', '?', '#', '*', ' ']) {
+        return Err("must be scheme://host[:port] with no path, e.g. https://app.example.com");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -142,5 +191,26 @@ mod tests {
                 .to_string()
                 .contains("access_token_ttl_secs")
         );
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://app.example.com/",
+            "ftp://x",
+        ] {
+            let c = ServeConfig {
+                cors_allowed_origins: vec![bad.to_owned()],
+                ..ServeConfig::default()
+            };
+            let e = c.validate().expect_err(bad).to_string();
+            assert!(e.contains("cors_allowed_origins"), "{e}");
+        }
+        let c = ServeConfig {
+            cors_allowed_origins: vec![
+                "https://app.example.com".into(),
+                "http://localhost:3000".into(),
+            ],
+            ..ServeConfig::default()
+        };
+        c.validate().expect("good origins");
     }
 }

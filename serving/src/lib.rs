@@ -29,6 +29,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod metrics;
+pub mod oidc;
 pub mod problem;
 pub mod ratelimit;
 pub mod role;

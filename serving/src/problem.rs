@@ -130,6 +130,17 @@ impl Problem {
         )
     }
 
+    /// 502: an upstream system (an identity provider) failed; the detail names it.
+    pub fn bad_gateway(detail: String) -> Self {
+        tracing::warn!(%detail, "upstream failure");
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "bad-gateway",
+            "Bad gateway",
+            detail,
+        )
+    }
+
     /// 500: a fault on our side. The cause is logged here, once, and not shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");

@@ -1,5 +1,6 @@
-//! Attempt limits on the endpoints an attacker would hammer: login (per client address
-//! and per account), refresh and invitation acceptance (per client address).
+//! Attempt limits on the endpoints an attacker would hammer: login and the second factor
+//! (per client address and per account), refresh and invitation acceptance (per client
+//! address).
 //!
 //! The limiter counts hits per key in fixed windows. In-process by default (each replica
 //! keeps its own counts, so `n` replicas would give an attacker `n` times the budget);
@@ -41,6 +42,11 @@ pub struct Limits {
     pub refresh_per_ip: Policy,
     /// Invitation acceptances per client address.
     pub accept_per_ip: Policy,
+    /// Second-factor attempts per client address.
+    pub mfa_per_ip: Policy,
+    /// Wrong second-factor codes per account before it is locked for the rest of the
+    /// window (each login challenge also dies after 5 wrong codes).
+    pub mfa_failures_per_account: Policy,
 }
 
 impl Default for Limits {
@@ -61,6 +67,14 @@ impl Default for Limits {
             accept_per_ip: Policy {
                 limit: 20,
                 window_secs: 60,
+            },
+            mfa_per_ip: Policy {
+                limit: 30,
+                window_secs: 60,
+            },
+            mfa_failures_per_account: Policy {
+                limit: 10,
+                window_secs: 900,
             },
         }
     }

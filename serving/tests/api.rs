@@ -87,6 +87,19 @@ async fn the_openapi_document_lists_every_route(app: &TestApp) {
         "/users/{id}/role",
         "/invitations",
         "/invitations/accept",
+        "/auth/mfa",
+        "/auth/mfa/verify",
+        "/auth/mfa/totp",
+        "/auth/mfa/totp/confirm",
+        "/auth/mfa/totp/disable",
+        "/auth/mfa/recovery-codes",
+        "/users/{id}/mfa",
+        "/organization",
+        "/api-keys",
+        "/api-keys/{id}",
+        "/auth/oidc/providers",
+        "/auth/oidc/{provider}/start",
+        "/auth/oidc/{provider}/callback",
     ] {
         assert!(paths.contains_key(p), "{p} is documented");
     }
@@ -113,6 +126,14 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
         )
         .await
         .expect(201);
+    let a_key = app
+        .post(
+            "/api-keys",
+            Some(&a_token),
+            json!({"name": "alpha export", "role": "agent", "scopes": ["users:read"]}),
+        )
+        .await
+        .expect(201);
     let b_owner = app.signup("beta", "owner@beta.test").await;
     let b_token = b_owner.str("/access_token");
 
@@ -121,12 +142,14 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
         a_owner.str("/user/organization_id"),
         a_agent.str("/user/id"),
         a_invite.str("/invitation/id"),
+        a_key.str("/api_key/id"),
     ];
     let a_secrets = [
         "owner@alpha.test",
         "agent@alpha.test",
         "pending@alpha.test",
         "alpha realty",
+        "alpha export",
     ];
     let doc = app.get("/openapi.json", None).await.expect(200);
     let mut tried = 0;

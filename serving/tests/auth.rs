@@ -250,6 +250,7 @@ async fn forged_expired_and_foreign_tokens_are_refused(app: &TestApp) {
             &s.str("/user/id"),
             &s.str("/user/organization_id"),
             roi_serving::role::Role::Owner,
+            false,
             roi_serving::unix_now() - 3600,
         )
         .expect("issue");

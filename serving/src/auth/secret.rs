@@ -40,6 +40,12 @@ pub fn hash_secret(secret: &str) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref())
 }
 
+/// Whether two byte strings are equal, in time that depends only on their lengths (for
+/// comparing secrets a client sent with the expected ones).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -65,6 +71,14 @@ mod tests {
         let s = new_secret("rt");
         assert!(s.starts_with("rt_") && s.len() == 3 + 43, "{s}");
         assert_ne!(s, new_secret("rt"));
+    }
+
+    #[test]
+    fn same_compares_whole_strings() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"ab"));
+        assert!(same(b"", b""));
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct Claims {
     pub exp: i64,
     /// Token id.
     pub jti: String,
+    /// Set when the organization requires a second factor the user has not enrolled: the
+    /// token reaches only the enrolment endpoints.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mfa_pending: bool,
 }
 
 /// Why a token was refused. The message is safe to show to the client.
@@ -235,12 +239,13 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Signs an access token for a user; returns it and its lifetime in seconds.
+    /// Signs an access token for a user. `mfa_pending` limits it to MFA enrolment.
     pub fn issue(
         &self,
         user_id: &str,
         org_id: &str,
         role: Role,
+        mfa_pending: bool,
         now: i64,
     ) -> crate::Result<String> {
         let set = self.set.read().unwrap_or_else(|p| p.into_inner());
@@ -262,6 +267,7 @@ impl KeyRing {
             iat: now,
             exp: now + self.token_ttl,
             jti: super::secret::new_id("at"),
+            mfa_pending,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());

@@ -1,17 +1,17 @@
 //! Sign-up, login, refresh, logout and the public keys.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{UserView, blocking, display_name, normalise_email};
 use crate::app::AppState;
 use crate::audit::{AuditAction, NewAuditEvent};
-use crate::auth::Principal;
 use crate::auth::refresh::{Verdict, judge};
 use crate::auth::secret::{hash_secret, new_id, new_secret};
 use crate::auth::token::Jwks;
+use crate::auth::{Principal, cookie};
 use crate::problem::{Json, Problem, ProblemBody};
 use crate::ratelimit::{ClientAddr, Decision};
 use crate::role::Role;
@@ -39,6 +39,18 @@ pub(crate) struct SignupRequest {
     password: String,
 }
 
+/// How a client wants its session: tokens in the JSON body (API clients, mobile apps)
+/// or `HttpOnly` cookies with a CSRF token (the web dashboard).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SessionKind {
+    /// Access and refresh tokens in the response body.
+    #[default]
+    Bearer,
+    /// Session cookies; the body carries the CSRF token to echo in `x-csrf-token`.
+    Cookie,
+}
+
 /// Credentials.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,14 +61,19 @@ pub(crate) struct LoginRequest {
     email: String,
     /// Password.
     password: String,
+    /// Bearer tokens (default) or session cookies.
+    #[serde(default)]
+    session: SessionKind,
 }
 
-/// A refresh token.
+/// A refresh token: in the body, or (when absent) the session cookie, in which case the
+/// CSRF header is required and the new session comes back as cookies.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshRequest {
     /// The refresh token from the last login or refresh.
-    refresh_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 /// A session: a short-lived access token and the refresh token that renews it.
@@ -70,8 +87,66 @@ pub(crate) struct Session {
     expires_in: i64,
     /// Single use: exchange at `/auth/refresh` for a new session.
     refresh_token: String,
+    /// True when the organization requires two-factor authentication and this user has
+    /// not enrolled: the access token reaches only `/auth/mfa…` until they do.
+    mfa_enrolment_required: bool,
     /// The signed-in user.
     user: UserView,
+}
+
+/// A browser session: the tokens are in `HttpOnly` cookies.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct CookieSession {
+    /// Echo in the `x-csrf-token` header on every request that changes state (it is
+    /// also in the readable `__Host-roi_csrf` cookie).
+    csrf_token: String,
+    /// Seconds until the access cookie expires; refresh before then.
+    expires_in: i64,
+    /// As in a bearer session.
+    mfa_enrolment_required: bool,
+    /// The signed-in user.
+    user: UserView,
+}
+
+/// The password was right; now the second factor.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct MfaChallengeView {
+    /// Send to `/auth/mfa/verify` with a code from the authenticator app or a recovery
+    /// code.
+    mfa_token: String,
+    /// Seconds the challenge stays open.
+    expires_in: i64,
+}
+
+/// The outcome of a successful login: a session, or a second-factor challenge.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum SignedIn {
+    /// Bearer tokens.
+    Bearer(Session),
+    /// Session cookies were set.
+    Cookie(CookieSession),
+    /// A second factor is needed.
+    Mfa(MfaChallengeView),
+}
+
+/// A renewed session (the same shape it was started in).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum Renewed {
+    /// Bearer tokens.
+    Bearer(Session),
+    /// Session cookies were set.
+    Cookie(CookieSession),
+}
+
+impl From<Renewed> for SignedIn {
+    fn from(r: Renewed) -> Self {
+        match r {
+            Renewed::Bearer(s) => SignedIn::Bearer(s),
+            Renewed::Cookie(c) => SignedIn::Cookie(c),
+        }
+    }
 }
 
 /// How many refresh tokens were revoked.
@@ -81,12 +156,13 @@ pub(crate) struct Revoked {
     revoked: u64,
 }
 
-/// Starts a session for `user` in a new token family, or continues `family`.
+/// Starts a session for `user` in a new token family.
 pub(crate) async fn start_session(
     state: &AppState,
     tenant: &Tenant<'_>,
     user: User,
-) -> Result<Session, Problem> {
+    kind: SessionKind,
+) -> Result<(HeaderMap, Renewed), Problem> {
     let now = unix_now();
     let refresh_token = new_secret("rt");
     tenant
@@ -98,30 +174,71 @@ pub(crate) async fn start_session(
             now + refresh_ttl(state),
         )
         .await?;
-    session(state, user, refresh_token, now)
+    session(state, tenant, user, refresh_token, now, kind).await
+}
+
+/// A bearer session for `user` (sign-up and invitations answer with one).
+pub(crate) async fn start_bearer_session(
+    state: &AppState,
+    tenant: &Tenant<'_>,
+    user: User,
+) -> Result<Session, Problem> {
+    match start_session(state, tenant, user, SessionKind::Bearer).await? {
+        (_, Renewed::Bearer(s)) => Ok(s),
+        (_, Renewed::Cookie(_)) => Err(Problem::internal(&"bug: asked for a bearer session")),
+    }
 }
 
 fn refresh_ttl(state: &AppState) -> i64 {
     state.config.refresh_token_ttl_days as i64 * 86_400
 }
 
-fn session(
+/// Issues the access token (limited to enrolment when the organization requires a factor
+/// the user lacks) and shapes the session as asked.
+async fn session(
     state: &AppState,
+    tenant: &Tenant<'_>,
     user: User,
     refresh_token: String,
     now: i64,
-) -> Result<Session, Problem> {
+    kind: SessionKind,
+) -> Result<(HeaderMap, Renewed), Problem> {
+    let mfa = tenant.mfa_state(&user.id).await?;
+    let pending = mfa.required && !mfa.enrolled;
     let access_token = state
         .keys
-        .issue(&user.id, &user.org_id, user.role, now)
+        .issue(&user.id, &user.org_id, user.role, pending, now)
         .map_err(|e| Problem::internal(&e))?;
-    Ok(Session {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: state.keys.token_ttl(),
-        refresh_token,
-        user: user.into(),
-    })
+    let expires_in = state.keys.token_ttl();
+    let mut headers = HeaderMap::new();
+    let body = match kind {
+        SessionKind::Bearer => Renewed::Bearer(Session {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            refresh_token,
+            mfa_enrolment_required: pending,
+            user: user.into(),
+        }),
+        SessionKind::Cookie => {
+            let csrf_token = new_secret("csrf");
+            cookie::set_session(
+                &mut headers,
+                &access_token,
+                expires_in,
+                &refresh_token,
+                refresh_ttl(state),
+                &csrf_token,
+            );
+            Renewed::Cookie(CookieSession {
+                csrf_token,
+                expires_in,
+                mfa_enrolment_required: pending,
+                user: user.into(),
+            })
+        }
+    };
+    Ok((headers, body))
 }
 
 fn check_slug(slug: &str) -> Result<(), Problem> {
@@ -191,14 +308,16 @@ pub(crate) async fn signup(
             unix_now(),
         )
         .await?;
-    let session = start_session(&state, &tenant, owner).await?;
+    let session = start_bearer_session(&state, &tenant, owner).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }
 
-/// Sign in with organization, e-mail and password.
+/// Sign in with organization, e-mail and password. Users with a second factor get a
+/// challenge to answer at `/auth/mfa/verify`; the others a session, as bearer tokens or
+/// (with `"session": "cookie"`) as `HttpOnly` cookies.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = Session),
+        (status = 200, description = "Signed in, or a second factor is needed", body = SignedIn),
         (status = 401, description = "Wrong organization, e-mail or password", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address, or too many failures for this account", body = ProblemBody, content_type = "application/problem+json"),
     ))]
@@ -206,7 +325,7 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     Json(req): Json<LoginRequest>,
-) -> Result<Json<Session>, Problem> {
+) -> Result<(HeaderMap, Json<SignedIn>), Problem> {
     let now = unix_now();
     let limits = &state.config.limits;
     state
@@ -267,15 +386,47 @@ pub(crate) async fn login(
         ));
     };
     state.limiter.clear(&account).await;
+    let tenant = state.store.tenant_of(org);
+    if let Some(challenge) = mfa_challenge(&tenant, &user, now).await? {
+        return Ok((HeaderMap::new(), Json(SignedIn::Mfa(challenge))));
+    }
     attempt
         .record(
             AuditAction::LoginSucceeded,
             Some(&user.id),
-            "signed in".to_owned(),
+            "signed in with a password".to_owned(),
         )
         .await?;
-    let tenant = state.store.tenant_of(org);
-    Ok(Json(start_session(&state, &tenant, user).await?))
+    let (headers, body) = start_session(&state, &tenant, user, req.session).await?;
+    Ok((headers, Json(body.into())))
+}
+
+/// How long a login challenge waits for its second factor, seconds.
+pub(crate) const MFA_CHALLENGE_SECS: i64 = 300;
+
+/// Opens a second-factor challenge when `user` has a factor (their first factor, a
+/// password or a sign-in provider, has just been checked); None when they have none.
+pub(crate) async fn mfa_challenge(
+    tenant: &Tenant<'_>,
+    user: &User,
+    now: i64,
+) -> Result<Option<MfaChallengeView>, Problem> {
+    if !tenant.mfa_state(&user.id).await?.enrolled {
+        return Ok(None);
+    }
+    let mfa_token = new_secret("mfa");
+    tenant
+        .create_challenge(
+            &user.id,
+            &hash_secret(&mfa_token),
+            now,
+            now + MFA_CHALLENGE_SECS,
+        )
+        .await?;
+    Ok(Some(MfaChallengeView {
+        mfa_token,
+        expires_in: MFA_CHALLENGE_SECS,
+    }))
 }
 
 /// A login attempt, for the audit log of the organization it names (when that exists).
@@ -313,19 +464,26 @@ impl LoginAttempt<'_> {
 }
 
 /// Exchange a refresh token for a new session. Each refresh token works once; presenting
-/// one again signs out every session descended from the same login.
+/// one again signs out every session descended from the same login. Without a token in
+/// the body the session cookie is used (with the CSRF header), and the new session comes
+/// back as cookies.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    params(("x-csrf-token" = Option<String>, Header, description = "The CSRF token, when the refresh token is the session cookie")),
     responses(
-        (status = 200, description = "A new session; the presented token is now used", body = Session),
+        (status = 200, description = "A new session; the presented token is now used", body = Renewed),
+        (status = 403, description = "Cookie refresh without a matching CSRF header", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "Unknown, expired, revoked or reused token", body = ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "Too many refreshes from this address", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    method: Method,
+    request_headers: HeaderMap,
     Json(req): Json<RefreshRequest>,
-) -> Result<Json<Session>, Problem> {
+) -> Result<(HeaderMap, Json<Renewed>), Problem> {
     let now = unix_now();
+    let (presented, kind) = presented_refresh(&method, &request_headers, req.refresh_token)?;
     state
         .limiter
         .check(
@@ -337,7 +495,7 @@ pub(crate) async fn refresh(
         .await?;
     let Some(record) = state
         .store
-        .refresh_by_hash(&hash_secret(&req.refresh_token))
+        .refresh_by_hash(&hash_secret(&presented))
         .await?
     else {
         return Err(Problem::unauthorized("unknown refresh token"));
@@ -373,7 +531,27 @@ pub(crate) async fn refresh(
         // Another request used it between our read and our write: that is a reuse too.
         return Err(reused(&tenant, &record, &client, now).await?);
     }
-    Ok(Json(session(&state, user, next, now)?))
+    let (headers, body) = session(&state, &tenant, user, next, now, kind).await?;
+    Ok((headers, Json(body)))
+}
+
+/// The refresh token a request presents: the body's, or else the session cookie's (which
+/// must pass the CSRF check); and the kind of session to answer with.
+fn presented_refresh(
+    method: &Method,
+    headers: &HeaderMap,
+    in_body: Option<String>,
+) -> Result<(String, SessionKind), Problem> {
+    if let Some(token) = in_body {
+        return Ok((token, SessionKind::Bearer));
+    }
+    let token = cookie::get(headers, cookie::REFRESH).ok_or_else(|| {
+        Problem::unauthorized(
+            "no refresh token: send refresh_token in the body, or the session cookie",
+        )
+    })?;
+    cookie::check_csrf(method, headers)?;
+    Ok((token.to_owned(), SessionKind::Cookie))
 }
 
 /// Revokes a family whose token was presented twice; returns the problem to answer.
@@ -405,18 +583,32 @@ async fn reused(
     ))
 }
 
-/// Sign out the session that holds this refresh token (its whole family).
+/// Sign out the session that holds this refresh token (its whole family). Without a
+/// token in the body the session cookie is used (with the CSRF header), and the cookies
+/// are deleted.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, description = "Signed out (also when the token was unknown)", body = Revoked)))]
+    params(("x-csrf-token" = Option<String>, Header, description = "The CSRF token, when the refresh token is the session cookie")),
+    responses(
+        (status = 200, description = "Signed out (also when the token was unknown)", body = Revoked),
+        (status = 401, description = "Neither a refresh token nor a session cookie", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Cookie logout without a matching CSRF header", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    method: Method,
+    request_headers: HeaderMap,
     Json(req): Json<RefreshRequest>,
-) -> Result<Json<Revoked>, Problem> {
+) -> Result<(HeaderMap, Json<Revoked>), Problem> {
     let now = unix_now();
-    let hash = hash_secret(&req.refresh_token);
+    let (presented, kind) = presented_refresh(&method, &request_headers, req.refresh_token)?;
+    let mut headers = HeaderMap::new();
+    if kind == SessionKind::Cookie {
+        cookie::clear_session(&mut headers);
+    }
+    let hash = hash_secret(&presented);
     let Some(record) = state.store.refresh_by_hash(&hash).await? else {
-        return Ok(Json(Revoked { revoked: 0 }));
+        return Ok((headers, Json(Revoked { revoked: 0 })));
     };
     let tenant = Tenant::new(&state.store, record.org_id.clone());
     let revoked = tenant.revoke_family(&record.family_id, now).await?;
@@ -432,7 +624,7 @@ pub(crate) async fn logout(
             now,
         )
         .await?;
-    Ok(Json(Revoked { revoked }))
+    Ok((headers, Json(Revoked { revoked })))
 }
 
 /// Sign out every session of the caller. Access tokens already issued stay valid until
@@ -447,6 +639,7 @@ pub(crate) async fn logout_all(
     ClientAddr(client): ClientAddr,
     principal: Principal,
 ) -> Result<Json<Revoked>, Problem> {
+    principal.require_person()?;
     let now = unix_now();
     let tenant = principal.tenant(&state.store);
     let revoked = tenant.revoke_user(&principal.user_id, now).await?;

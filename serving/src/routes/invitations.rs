@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{Session, start_session};
+use super::auth::{Session, start_bearer_session};
 use super::{blocking, display_name, normalise_email};
 use crate::app::AppState;
 use crate::audit::{AuditAction, NewAuditEvent};
@@ -235,6 +235,6 @@ pub(crate) async fn accept(
             now,
         )
         .await?;
-    let session = start_session(&state, &tenant, user).await?;
+    let session = start_bearer_session(&state, &tenant, user).await?;
     Ok((StatusCode::CREATED, Json(session)))
 }

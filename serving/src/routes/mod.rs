@@ -2,10 +2,14 @@
 //! the store through a tenant scope, and shape the response; rules live in `auth`,
 //! `role` and `store`.
 
+pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod invitations;
+pub(crate) mod mfa;
+pub(crate) mod oidc;
+pub(crate) mod organization;
 pub(crate) mod users;
 
 use serde::Serialize;

@@ -10,6 +10,7 @@
 //! organization (a refresh token, an invitation, an organization named at login), never
 //! from a client-supplied id.
 
+mod security;
 mod tenant;
 
 use std::time::Duration;
@@ -19,6 +20,9 @@ use sqlx::{AnyPool, Row};
 
 use crate::role::Role;
 
+pub use security::{
+    ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, TotpFactor,
+};
 pub use tenant::Tenant;
 
 /// Errors of the store, grouped by who must act.
@@ -87,6 +91,8 @@ pub struct Organization {
     pub slug: String,
     /// Display name.
     pub name: String,
+    /// Whether every user must sign in with a second factor.
+    pub mfa_required: bool,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -272,6 +278,7 @@ impl Store {
             id: crate::auth::secret::new_id("org"),
             slug: slug.to_owned(),
             name: name.to_owned(),
+            mfa_required: false,
             created_at: now,
         };
         let mut tx = self
@@ -301,12 +308,13 @@ impl Store {
 
     /// The organization with this slug.
     pub async fn organization_by_slug(&self, slug: &str) -> Result<Option<Organization>> {
-        let row =
-            sqlx::query("SELECT id, slug, name, created_at FROM organizations WHERE slug = $1")
-                .bind(slug)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed("looking up an organization"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE slug = $1"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("looking up an organization"))?;
         row.map(|r| organization_from(&r)).transpose()
     }
 
@@ -392,6 +400,7 @@ impl Store {
     }
 }
 
+pub(crate) const ORGANIZATION_COLUMNS: &str = "id, slug, name, mfa_policy, created_at";
 pub(crate) const USER_COLUMNS: &str = "id, org_id, email, name, role, password_hash, created_at";
 pub(crate) const INVITATION_COLUMNS: &str =
     "id, org_id, email, role, invited_by, created_at, expires_at, accepted_at";
@@ -424,11 +433,17 @@ fn role_of(row: &AnyRow) -> Result<Role> {
     text.parse().map_err(StoreError::Corrupt)
 }
 
-fn organization_from(r: &AnyRow) -> Result<Organization> {
+pub(crate) fn organization_from(r: &AnyRow) -> Result<Organization> {
+    let policy: String = get(r, "mfa_policy")?;
     Ok(Organization {
         id: get(r, "id")?,
         slug: get(r, "slug")?,
         name: get(r, "name")?,
+        mfa_required: match policy.as_str() {
+            "required" => true,
+            "optional" => false,
+            other => return Err(StoreError::Corrupt(format!("mfa_policy {other:?}"))),
+        },
         created_at: get(r, "created_at")?,
     })
 }

@@ -14,8 +14,8 @@ use crate::role::Role;
 /// The store seen from inside one organization.
 #[derive(Debug, Clone)]
 pub struct Tenant<'s> {
-    store: &'s Store,
-    org: String,
+    pub(super) store: &'s Store,
+    pub(super) org: String,
 }
 
 impl<'s> Tenant<'s> {

@@ -87,6 +87,11 @@ pub async fn sqlite_with(config: ServeConfig) -> TestApp {
 }
 
 pub async fn postgres() -> TestApp {
+    postgres_with(ServeConfig::default()).await
+}
+
+/// A PostgreSQL-backed application (on a database of its own) with a chosen configuration.
+pub async fn postgres_with(config: ServeConfig) -> TestApp {
     sqlx::any::install_default_drivers();
     let base = postgres_base_url();
     let name = format!(
@@ -107,7 +112,7 @@ pub async fn postgres() -> TestApp {
         "{}/{name}",
         &base[..base.rfind('/').expect("a database in the URL")]
     );
-    let mut app = build(&url, ServeConfig::default()).await;
+    let mut app = build(&url, config).await;
     app.postgres_db = Some(name);
     app
 }
