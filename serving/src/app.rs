@@ -24,7 +24,9 @@ use crate::metrics::Metrics;
 use crate::oidc::Oidc;
 use crate::problem::Problem;
 use crate::ratelimit::Limiter;
-use crate::routes::{api_keys, audit, auth, health, invitations, mfa, oidc, organization, users};
+use crate::routes::{
+    api_keys, audit, auth, health, invitations, mfa, oidc, organization, passwords, users,
+};
 use crate::store::Store;
 
 /// What every handler can reach. Cheap to clone.
@@ -155,6 +157,9 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(organization::get_one, organization::update))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::revoke))
+        .routes(routes!(passwords::change))
+        .routes(routes!(passwords::issue))
+        .routes(routes!(passwords::reset))
         .routes(routes!(oidc::providers))
         .routes(routes!(oidc::start))
         .routes(routes!(oidc::callback, oidc::callback_form))

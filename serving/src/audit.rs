@@ -67,11 +67,20 @@ pub enum AuditAction {
     /// A sign-in provider's identity was linked to a user by its verified e-mail.
     #[serde(rename = "oidc.linked")]
     OidcLinked,
+    /// A user changed their password.
+    #[serde(rename = "password.changed")]
+    PasswordChanged,
+    /// An admin issued a password-reset token for a user.
+    #[serde(rename = "password.reset_issued")]
+    PasswordResetIssued,
+    /// A password was set with a reset token.
+    #[serde(rename = "password.reset")]
+    PasswordReset,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 23] = [
         AuditAction::OrganizationCreated,
         AuditAction::LoginSucceeded,
         AuditAction::LoginFailed,
@@ -92,6 +101,9 @@ impl AuditAction {
         AuditAction::ApiKeyCreated,
         AuditAction::ApiKeyRevoked,
         AuditAction::OidcLinked,
+        AuditAction::PasswordChanged,
+        AuditAction::PasswordResetIssued,
+        AuditAction::PasswordReset,
     ];
 
     /// The stored name.
@@ -117,6 +129,9 @@ impl AuditAction {
             AuditAction::ApiKeyCreated => "api_key.created",
             AuditAction::ApiKeyRevoked => "api_key.revoked",
             AuditAction::OidcLinked => "oidc.linked",
+            AuditAction::PasswordChanged => "password.changed",
+            AuditAction::PasswordResetIssued => "password.reset_issued",
+            AuditAction::PasswordReset => "password.reset",
         }
     }
 }

@@ -121,6 +121,7 @@ impl ServeConfig {
                 "mfa_failures_per_account",
                 self.limits.mfa_failures_per_account,
             ),
+            ("reset_per_ip", self.limits.reset_per_ip),
         ] {
             if p.limit == 0 || p.window_secs == 0 {
                 return bad(

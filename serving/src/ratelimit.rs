@@ -1,6 +1,6 @@
 //! Attempt limits on the endpoints an attacker would hammer: login and the second factor
-//! (per client address and per account), refresh and invitation acceptance (per client
-//! address).
+//! (per client address and per account), refresh, invitation acceptance and password
+//! reset (per client address).
 //!
 //! The limiter counts hits per key in fixed windows. In-process by default (each replica
 //! keeps its own counts, so `n` replicas would give an attacker `n` times the budget);
@@ -47,6 +47,8 @@ pub struct Limits {
     /// Wrong second-factor codes per account before it is locked for the rest of the
     /// window (each login challenge also dies after 5 wrong codes).
     pub mfa_failures_per_account: Policy,
+    /// Password resets per client address.
+    pub reset_per_ip: Policy,
 }
 
 impl Default for Limits {
@@ -75,6 +77,10 @@ impl Default for Limits {
             mfa_failures_per_account: Policy {
                 limit: 10,
                 window_secs: 900,
+            },
+            reset_per_ip: Policy {
+                limit: 20,
+                window_secs: 60,
             },
         }
     }

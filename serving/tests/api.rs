@@ -100,6 +100,9 @@ async fn the_openapi_document_lists_every_route(app: &TestApp) {
         "/auth/oidc/providers",
         "/auth/oidc/{provider}/start",
         "/auth/oidc/{provider}/callback",
+        "/auth/password",
+        "/auth/password-reset",
+        "/users/{id}/password-reset",
     ] {
         assert!(paths.contains_key(p), "{p} is documented");
     }

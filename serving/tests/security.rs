@@ -16,6 +16,7 @@ on_both_stores!(
     wrong_codes_close_the_challenge_and_lock_the_account,
     api_keys_are_scoped_revocable_and_bounded_by_their_maker,
     cookie_sessions_need_the_csrf_header_to_change_state,
+    password_change_and_reset_end_every_session,
 );
 
 /// The current code, and the next step's (accepted within the skew window), for the
@@ -602,4 +603,109 @@ async fn cors_is_closed_by_default_and_open_only_to_listed_origins() {
     let r = preflight(&app, "https://evil.example").await;
     assert_eq!(r.header("access-control-allow-origin"), "");
     app.cleanup().await;
+}
+
+async fn password_change_and_reset_end_every_session(app: &TestApp) {
+    let owner = app.signup("acme", "owner@acme.test").await;
+    let owner_token = owner.str("/access_token");
+    let agent = app
+        .invite_and_accept(&owner_token, "agent@acme.test", "agent")
+        .await;
+    let agent_token = agent.str("/access_token");
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    app.post(
+        "/auth/password",
+        Some(&agent_token),
+        change("wrong password!", "a new long password"),
+    )
+    .await
+    .expect_problem(401, "current password is wrong");
+    app.post(
+        "/auth/password",
+        Some(&agent_token),
+        change(PASSWORD, "short"),
+    )
+    .await
+    .expect_problem(422, "password: too short");
+    let changed = app
+        .post(
+            "/auth/password",
+            Some(&agent_token),
+            change(PASSWORD, "a new long password"),
+        )
+        .await
+        .expect(200);
+    assert_eq!(changed.json["revoked"], 1);
+    app.post(
+        "/auth/refresh",
+        None,
+        json!({"refresh_token": agent.str("/refresh_token")}),
+    )
+    .await
+    .expect_problem(401, "revoked");
+    app.login("acme", "agent@acme.test")
+        .await
+        .expect_problem(401, "wrong organization, e-mail or password");
+
+    // An admin issues a one-time reset token; the user sets a password with it.
+    let agent_id = agent.str("/user/id");
+    app.call(
+        "POST",
+        &format!("/users/{agent_id}/password-reset"),
+        Some(&agent_token),
+        None,
+    )
+    .await
+    .expect_problem(403, "admin");
+    let issued = app
+        .call(
+            "POST",
+            &format!("/users/{agent_id}/password-reset"),
+            Some(&owner_token),
+            None,
+        )
+        .await
+        .expect(201);
+    let token = issued.str("/token");
+    app.post(
+        "/auth/password-reset",
+        None,
+        json!({"token": token, "password": "short"}),
+    )
+    .await
+    .expect_problem(422, "too short");
+    app.post(
+        "/auth/password-reset",
+        None,
+        json!({"token": token, "password": PASSWORD}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/auth/password-reset",
+        None,
+        json!({"token": token, "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(401, "already used");
+    app.post(
+        "/auth/password-reset",
+        None,
+        json!({"token": "pwr_nope", "password": PASSWORD}),
+    )
+    .await
+    .expect_problem(401, "unknown");
+    app.login("acme", "agent@acme.test").await.expect(200);
+    let audit = app
+        .get("/audit?limit=100", Some(&owner_token))
+        .await
+        .expect(200);
+    for action in [
+        "password.changed",
+        "password.reset_issued",
+        "password.reset",
+    ] {
+        assert!(audit.text.contains(action), "{action}");
+    }
 }

@@ -156,6 +156,12 @@ pub(crate) struct Revoked {
     revoked: u64,
 }
 
+impl Revoked {
+    pub(crate) fn new(revoked: u64) -> Self {
+        Revoked { revoked }
+    }
+}
+
 /// Starts a session for `user` in a new token family.
 pub(crate) async fn start_session(
     state: &AppState,

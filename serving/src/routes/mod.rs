@@ -10,6 +10,7 @@ pub(crate) mod invitations;
 pub(crate) mod mfa;
 pub(crate) mod oidc;
 pub(crate) mod organization;
+pub(crate) mod passwords;
 pub(crate) mod users;
 
 use serde::Serialize;

@@ -21,7 +21,7 @@ use sqlx::{AnyPool, Row};
 use crate::role::Role;
 
 pub use security::{
-    ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, TotpFactor,
+    ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, PasswordReset, TotpFactor,
 };
 pub use tenant::Tenant;
 

@@ -128,6 +128,21 @@ pub struct NewOidcState<'a> {
     pub expires_at: i64,
 }
 
+/// A password-reset token as stored (only its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    /// Server-made id.
+    pub id: String,
+    /// The organization.
+    pub org_id: String,
+    /// Whose password it resets.
+    pub user_id: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// When it was used.
+    pub used_at: Option<i64>,
+}
+
 const CHALLENGE_COLUMNS: &str = "id, org_id, user_id, expires_at, failures, used_at";
 const API_KEY_SELECT: &str = "SELECT k.id, k.org_id, k.name, k.role, k.scopes, k.created_by, \
      u.role AS creator_role, k.created_at, k.expires_at, k.last_used_at, k.revoked_at \
@@ -184,7 +199,120 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The password reset with this token hash, in whichever organization it belongs to.
+    pub async fn password_reset_by_hash(&self, token_hash: &str) -> Result<Option<PasswordReset>> {
+        let row = sqlx::query(
+            "SELECT id, org_id, user_id, expires_at, used_at FROM password_resets WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(failed("looking up a password reset"))?;
+        row.map(|r| {
+            Ok(PasswordReset {
+                id: get(&r, "id")?,
+                org_id: get(&r, "org_id")?,
+                user_id: get(&r, "user_id")?,
+                expires_at: get(&r, "expires_at")?,
+                used_at: get(&r, "used_at")?,
+            })
+        })
+        .transpose()
+    }
+}
+
 impl Tenant<'_> {
+    /// Stores a password-reset token's hash for `user_id`.
+    pub async fn create_password_reset(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        created_by: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO password_resets (id, org_id, user_id, token_hash, created_by, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(crate::auth::secret::new_id("pwr"))
+        .bind(&self.org)
+        .bind(user_id)
+        .bind(token_hash)
+        .bind(created_by)
+        .bind(now)
+        .bind(expires_at)
+        .execute(self.store.pool())
+        .await
+        .map_err(failed("storing a password reset"))?;
+        Ok(())
+    }
+
+    /// Sets a user's password and signs out every session they have, atomically; with
+    /// `reset`, also uses that reset token (false, and nothing changes, when it was used
+    /// already) and every other open reset of the user. Returns how many live sessions
+    /// ended, or None when the reset token was already used.
+    pub async fn replace_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        reset: Option<&str>,
+        now: i64,
+    ) -> Result<Option<u64>> {
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(failed("starting a transaction"))?;
+        if let Some(reset_id) = reset {
+            let done = sqlx::query(
+                "UPDATE password_resets SET used_at = $1 WHERE org_id = $2 AND id = $3 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(&self.org)
+            .bind(reset_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("using a password reset"))?;
+            if done.rows_affected() != 1 {
+                return Ok(None);
+            }
+        }
+        sqlx::query(
+            "UPDATE password_resets SET used_at = $1 WHERE org_id = $2 AND user_id = $3 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(&self.org)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("closing open password resets"))?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE org_id = $2 AND id = $3")
+            .bind(password_hash)
+            .bind(&self.org)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("changing a password"))?;
+        let rows = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1
+             WHERE org_id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING used_at",
+        )
+        .bind(now)
+        .bind(&self.org)
+        .bind(user_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(failed("signing out a user's sessions"))?;
+        let live = super::tenant::live_sessions(&rows)?;
+        tx.commit()
+            .await
+            .map_err(failed("committing a password change"))?;
+        Ok(Some(live))
+    }
+
     /// Remembers a sign-in sent to a provider (and forgets ones a day past expiry).
     pub async fn create_oidc_state(&self, s: NewOidcState<'_>, now: i64) -> Result<()> {
         sqlx::query("DELETE FROM oidc_states WHERE expires_at < $1")

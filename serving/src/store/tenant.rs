@@ -241,20 +241,10 @@ impl<'s> Tenant<'s> {
         expires_at: i64,
     ) -> Result<String> {
         let id = crate::auth::secret::new_id("rt");
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, org_id, user_id, family_id, token_hash, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&id)
-        .bind(&self.org)
-        .bind(user_id)
-        .bind(family_id)
-        .bind(token_hash)
-        .bind(now)
-        .bind(expires_at)
-        .execute(self.store.pool())
-        .await
-        .map_err(failed("storing a refresh token"))?;
+        self.refresh_row(&id, user_id, family_id, token_hash, now, expires_at)
+            .execute(self.store.pool())
+            .await
+            .map_err(failed("storing a refresh token"))?;
         Ok(id)
     }
 
@@ -289,24 +279,38 @@ impl<'s> Tenant<'s> {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, org_id, user_id, family_id, token_hash, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(crate::auth::secret::new_id("rt"))
-        .bind(&self.org)
-        .bind(user_id)
-        .bind(family_id)
-        .bind(new_hash)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("storing a rotated refresh token"))?;
+        let id = crate::auth::secret::new_id("rt");
+        self.refresh_row(&id, user_id, family_id, new_hash, now, expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("storing a rotated refresh token"))?;
         tx.commit()
             .await
             .map_err(failed("committing a refresh rotation"))?;
         Ok(true)
+    }
+
+    /// The statement that stores one refresh token of this organization.
+    fn refresh_row<'q>(
+        &'q self,
+        id: &'q str,
+        user_id: &'q str,
+        family_id: &'q str,
+        token_hash: &'q str,
+        now: i64,
+        expires_at: i64,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, org_id, user_id, family_id, token_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(&self.org)
+        .bind(user_id)
+        .bind(family_id)
+        .bind(token_hash)
+        .bind(now)
+        .bind(expires_at)
     }
 
     /// Revokes every token of a family; returns how many were live (unused) sessions.
@@ -333,14 +337,20 @@ impl<'s> Tenant<'s> {
         .fetch_all(self.store.pool())
         .await
         .map_err(failed("revoking refresh tokens"))?;
-        let mut live = 0;
-        for row in &rows {
-            if super::get::<Option<i64>>(row, "used_at")?.is_none() {
-                live += 1;
-            }
-        }
-        Ok(live)
+        live_sessions(&rows)
     }
+}
+
+/// How many of the revoked refresh tokens (rows `RETURNING used_at`) were live sessions:
+/// a used token was already replaced by its successor.
+pub(super) fn live_sessions(rows: &[sqlx::any::AnyRow]) -> Result<u64> {
+    let mut live = 0;
+    for row in rows {
+        if super::get::<Option<i64>>(row, "used_at")?.is_none() {
+            live += 1;
+        }
+    }
+    Ok(live)
 }
 
 /// Inserts a user into `org` inside a transaction.
