@@ -117,7 +117,12 @@ impl Config {
             table.insert(path[path.len() - 1].clone(), parsed);
             sources.env.push(key);
         }
-        let config: Config = toml::Value::Table(value)
+        // Over the defaults, so that a partial nested table (one field of a rate-limit
+        // policy, say) keeps the defaults of its other fields.
+        let mut merged = toml::Table::try_from(Config::default())
+            .context("bug: the default configuration does not serialise")?;
+        merge(&mut merged, value);
+        let config: Config = toml::Value::Table(merged)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow::anyhow!("invalid configuration: {}", e.message()))
             .with_context(|| match &sources.file {
@@ -187,6 +192,18 @@ impl Config {
     }
 }
 
+/// Overlays `over` on `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +245,20 @@ mod tests {
         assert!(
             msg.contains("s3://k:****@bucket/lake") && !msg.contains("secret"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn one_field_of_a_nested_table_keeps_the_others_defaults() {
+        let (c, _) = Config::load(
+            None,
+            env(&[("ROI_SERVE__LIMITS__LOGIN_PER_IP__LIMIT", "1000")]),
+        )
+        .expect("load");
+        assert_eq!(c.serve.limits.login_per_ip.limit, 1000);
+        assert_eq!(
+            c.serve.limits.login_per_ip.window_secs,
+            ServeConfig::default().limits.login_per_ip.window_secs
         );
     }
 
