@@ -76,6 +76,38 @@ enum Command {
     /// The relational store (SQLite by default, PostgreSQL by database.url)
     #[command(subcommand)]
     Db(DbCommand),
+    /// Organizations of the store, and their link to the pipeline's organization ids
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// Alerts in the store: bring in what the streaming job raised
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgsCommand {
+    /// List the store's organizations and the pipeline organization each is linked to
+    List,
+    /// Link an organization (by slug) to the pipeline's id for it, so that its alerts are ingested
+    #[command(
+        after_help = "Example:\n  roi orgs link acme 3     (the lake's org_id 3 is the store's organization acme)"
+    )]
+    Link {
+        /// The organization's slug (as at sign-up)
+        slug: String,
+        /// The pipeline's organization id (org_id in the lake's tables)
+        lake_org_id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCommand {
+    /// Copy the streaming job's alerts (lake table alerts.alerts) into the store;
+    /// alerts already there are left alone, so running it again is safe
+    #[command(
+        after_help = "Alerts of pipeline organizations linked to no organization of the store are counted and skipped; link them with `roi orgs link`."
+    )]
+    Ingest,
 }
 
 #[derive(Debug, Args)]
@@ -654,6 +686,44 @@ fn run(cli: Cli) -> Result<()> {
             );
             runtime.block_on(store.close());
         }
+        Command::Orgs(command) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let (store, _) =
+                runtime.block_on(roi_serving::server::open_store(&config.database()))?;
+            let result = runtime.block_on(orgs(&store, command));
+            runtime.block_on(store.close());
+            result?;
+        }
+        Command::Alerts(AlertsCommand::Ingest) => {
+            let dir = config.lake_dir().join("alerts").join("alerts");
+            if !dir.is_dir() {
+                anyhow::bail!(
+                    "no alerts at {}: run `roi stream` (or `roi demo`) first",
+                    dir.display()
+                );
+            }
+            let rows: Vec<roi_schemas::alert::Alert> = roi_pipeline::lake::read_table(&dir)
+                .with_context(|| format!("reading the alerts at {}", dir.display()))?;
+            let alerts = rows.iter().map(new_alert).collect::<Result<Vec<_>>>()?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let (store, _) =
+                runtime.block_on(roi_serving::server::open_store(&config.database()))?;
+            let report =
+                runtime.block_on(store.ingest_alerts(&alerts, chrono::Utc::now().timestamp()));
+            runtime.block_on(store.close());
+            let report = report?;
+            println!(
+                "{} alerts read: {} stored, {} already in the store",
+                alerts.len(),
+                report.inserted,
+                report.duplicates
+            );
+            for (lake_org, n) in &report.unlinked {
+                println!(
+                    "  {n} skipped: pipeline organization {lake_org} is linked to no organization (roi orgs link SLUG {lake_org})"
+                );
+            }
+        }
         Command::Config(ConfigCommand::Show) => {
             match &sources.file {
                 Some(f) => println!("# from file {}", f.display()),
@@ -666,4 +736,59 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `roi orgs …` against an open store.
+async fn orgs(store: &roi_serving::store::Store, command: OrgsCommand) -> Result<()> {
+    match command {
+        OrgsCommand::List => {
+            let links = store.lake_links().await?;
+            let by_org: std::collections::HashMap<&str, i64> = links
+                .iter()
+                .map(|(lake, org)| (org.as_str(), *lake))
+                .collect();
+            let all = store.organizations().await?;
+            if all.is_empty() {
+                println!("no organizations yet (POST /auth/signup creates one)");
+            }
+            for org in all {
+                let link = by_org
+                    .get(org.id.as_str())
+                    .map_or("not linked".to_owned(), |l| format!("pipeline org_id {l}"));
+                println!("{:<24} {:<28} {link}", org.slug, org.name);
+            }
+        }
+        OrgsCommand::Link { slug, lake_org_id } => {
+            let org = store
+                .organization_by_slug(&slug)
+                .await?
+                .with_context(|| format!("no organization with slug {slug:?} (roi orgs list)"))?;
+            store
+                .link_lake_org(lake_org_id, &org.id, chrono::Utc::now().timestamp())
+                .await?;
+            println!("linked {slug} to pipeline organization {lake_org_id}");
+        }
+    }
+    Ok(())
+}
+
+/// The store's form of an alert the streaming job raised.
+fn new_alert(a: &roi_schemas::alert::Alert) -> Result<roi_serving::store::NewAlert> {
+    use roi_schemas::table::StrEnum;
+    Ok(roi_serving::store::NewAlert {
+        id: a.alert_id.clone(),
+        lake_org_id: a.org_id.0,
+        contact_id: a.contact_id.0,
+        property_id: a.property_id.map(|p| p.0),
+        kind: a
+            .kind
+            .as_str()
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("alert {}: kind {e}", a.alert_id))?,
+        score: a.score,
+        confidence: a.confidence,
+        reasons: a.reasons.clone(),
+        model_version: a.model_version.clone(),
+        raised_at: a.created_at.timestamp(),
+    })
 }

@@ -111,3 +111,103 @@ fn serve_answers_on_its_socket_and_stops_gracefully_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
 }
+
+/// Alerts as the streaming job leaves them in the lake: `alerts.alerts`.
+fn write_lake_alerts(data_dir: &std::path::Path, lake_org: i64) {
+    use roi_schemas::alert::{Alert, AlertStatus, IntentKind};
+    use roi_schemas::ids::{ContactId, OrgId, PropertyId};
+    use roi_schemas::table::Table;
+    let at = chrono::DateTime::from_timestamp(1_710_000_000, 0).expect("time");
+    let rows: Vec<Alert> = (0..2)
+        .map(|n| Alert {
+            alert_id: format!("alert-{n}"),
+            org_id: OrgId(lake_org),
+            contact_id: ContactId(40 + n),
+            property_id: (n == 0).then_some(PropertyId(70)),
+            kind: IntentKind::Refinance,
+            score: 0.7,
+            confidence: 0.6,
+            reasons: vec!["rate spread 1.4 points".into()],
+            model_version: "refinance-v1".into(),
+            created_at: at,
+            status: AlertStatus::New,
+            assignee: None,
+        })
+        .collect();
+    let batch = Alert::to_batch(&rows).expect("batch");
+    roi_pipeline::lake::write_parquet_atomic(
+        &data_dir.join("lake/alerts/alerts/month=2024-03/part-0.parquet"),
+        Alert::schema(),
+        &[batch],
+    )
+    .expect("write the lake's alerts");
+}
+
+#[test]
+fn alerts_ingest_into_linked_organizations_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let none = roi(tmp.path(), &["alerts", "ingest"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("roi stream"));
+    write_lake_alerts(&tmp.path().join("data"), 3);
+
+    let unlinked = roi(tmp.path(), &["alerts", "ingest"]);
+    let out = String::from_utf8_lossy(&unlinked.stdout);
+    assert!(
+        unlinked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unlinked.stderr)
+    );
+    assert!(out.contains("2 alerts read: 0 stored"), "{out}");
+    assert!(
+        out.contains("pipeline organization 3 is linked to no organization"),
+        "{out}"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let database = roi_serving::config::DatabaseConfig {
+            url: Some(format!("sqlite://{}/data/roi.db", tmp.path().display())),
+            max_connections: 1,
+        };
+        let (store, _) = roi_serving::server::open_store(&database)
+            .await
+            .expect("store");
+        store
+            .create_organization(
+                "acme",
+                "Acme Title",
+                roi_serving::store::NewUser {
+                    email: "owner@acme.test".into(),
+                    name: "Owner".into(),
+                    role: roi_serving::role::Role::Owner,
+                    password_hash: "unused".into(),
+                },
+                0,
+            )
+            .await
+            .expect("organization");
+        store.close().await;
+    });
+    let missing = roi(tmp.path(), &["orgs", "link", "nope", "3"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no organization with slug"));
+    let link = roi(tmp.path(), &["orgs", "link", "acme", "3"]);
+    assert!(
+        link.status.success(),
+        "{}",
+        String::from_utf8_lossy(&link.stderr)
+    );
+    let list = roi(tmp.path(), &["orgs", "list"]);
+    let out = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        out.contains("acme") && out.contains("pipeline org_id 3"),
+        "{out}"
+    );
+
+    let first = roi(tmp.path(), &["alerts", "ingest"]);
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert!(out.contains("2 alerts read: 2 stored, 0 already"), "{out}");
+    let again = roi(tmp.path(), &["alerts", "ingest"]);
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(out.contains("0 stored, 2 already in the store"), "{out}");
+}

@@ -25,7 +25,7 @@ use crate::oidc::Oidc;
 use crate::problem::Problem;
 use crate::ratelimit::Limiter;
 use crate::routes::{
-    api_keys, audit, auth, health, invitations, mfa, oidc, organization, passwords, users,
+    alerts, api_keys, audit, auth, health, invitations, mfa, oidc, organization, passwords, users,
 };
 use crate::store::Store;
 
@@ -107,6 +107,7 @@ impl AppState {
         (name = "mfa", description = "Two-factor authentication: TOTP, recovery codes, login challenges"),
         (name = "organization", description = "The caller's organization and its security settings"),
         (name = "api-keys", description = "Keys for machine clients: hashed, scoped, revocable"),
+        (name = "alerts", description = "Alerts to agents: lists, detail, life cycle, assignment, statistics"),
     )
 )]
 struct ApiDoc;
@@ -160,6 +161,11 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(passwords::change))
         .routes(routes!(passwords::issue))
         .routes(routes!(passwords::reset))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::stats))
+        .routes(routes!(alerts::assign))
+        .routes(routes!(alerts::get_one))
+        .routes(routes!(alerts::change_status))
         .routes(routes!(oidc::providers))
         .routes(routes!(oidc::start))
         .routes(routes!(oidc::callback, oidc::callback_form))

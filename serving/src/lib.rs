@@ -24,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -103,6 +103,11 @@ async fn the_openapi_document_lists_every_route(app: &TestApp) {
         "/auth/password",
         "/auth/password-reset",
         "/users/{id}/password-reset",
+        "/alerts",
+        "/alerts/{id}",
+        "/alerts/{id}/status",
+        "/alerts/assign",
+        "/alerts/stats",
     ] {
         assert!(paths.contains_key(p), "{p} is documented");
     }
@@ -137,6 +142,30 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
         )
         .await
         .expect(201);
+    app.state
+        .store
+        .link_lake_org(1, &a_owner.str("/user/organization_id"), 0)
+        .await
+        .expect("link alpha to the pipeline");
+    let a_alert = roi_serving::store::NewAlert {
+        id: "alert-alpha-1".into(),
+        lake_org_id: 1,
+        contact_id: 11,
+        property_id: Some(12),
+        kind: roi_serving::alerts::AlertKind::Sell,
+        score: 0.8,
+        confidence: 0.7,
+        reasons: vec!["alpha reason".into()],
+        model_version: "sell-v1".into(),
+        raised_at: 1_700_000_000,
+    };
+    let ingested = app
+        .state
+        .store
+        .ingest_alerts(std::slice::from_ref(&a_alert), 1_700_000_100)
+        .await
+        .expect("ingest");
+    assert_eq!(ingested.inserted, 1);
     let b_owner = app.signup("beta", "owner@beta.test").await;
     let b_token = b_owner.str("/access_token");
 
@@ -146,6 +175,7 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
         a_agent.str("/user/id"),
         a_invite.str("/invitation/id"),
         a_key.str("/api_key/id"),
+        a_alert.id.clone(),
     ];
     let a_secrets = [
         "owner@alpha.test",
@@ -153,6 +183,7 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
         "pending@alpha.test",
         "alpha realty",
         "alpha export",
+        "alpha reason",
     ];
     let doc = app.get("/openapi.json", None).await.expect(200);
     let mut tried = 0;
@@ -170,7 +201,8 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
             for path in targets {
                 for body in [
                     json!({}),
-                    json!({"role": "agent", "user_id": a_ids[2], "organization_id": a_ids[1]}),
+                    json!({"role": "agent", "user_id": a_ids[2], "organization_id": a_ids[1],
+                           "alert_ids": [a_alert.id], "assignee_id": a_ids[2]}),
                 ] {
                     let body = (method != "get" && method != "delete").then_some(body);
                     let r = app

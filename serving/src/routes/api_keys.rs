@@ -27,8 +27,9 @@ pub(crate) struct ApiKeyRequest {
     name: String,
     /// The role it acts with: at most the maker's.
     role: Role,
-    /// What it may reach: `audit:read`, `invitations:read`, `invitations:write`,
-    /// `organization:read`, `organization:write`, `users:read`, `users:write`.
+    /// What it may reach: `alerts:read`, `alerts:write`, `audit:read`,
+    /// `invitations:read`, `invitations:write`, `organization:read`,
+    /// `organization:write`, `users:read`, `users:write`.
     scopes: Vec<String>,
     /// Days until it stops working (1–3650); absent means it never expires.
     #[serde(default)]

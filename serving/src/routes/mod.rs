@@ -2,6 +2,7 @@
 //! the store through a tenant scope, and shape the response; rules live in `auth`,
 //! `role` and `store`.
 
+pub(crate) mod alerts;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod auth;

@@ -10,6 +10,7 @@
 //! organization (a refresh token, an invitation, an organization named at login), never
 //! from a client-supplied id.
 
+mod alerts;
 mod security;
 mod tenant;
 
@@ -20,6 +21,10 @@ use sqlx::{AnyPool, Row};
 
 use crate::role::Role;
 
+pub use alerts::{
+    AlertChange, AlertCounts, AlertFilter, AlertMove, AlertSort, Cursor, IngestReport, NewAlert,
+    StoredAlert,
+};
 pub use security::{
     ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, PasswordReset, TotpFactor,
 };
@@ -316,6 +321,17 @@ impl Store {
         .await
         .map_err(failed("looking up an organization"))?;
         row.map(|r| organization_from(&r)).transpose()
+    }
+
+    /// Every organization, by slug (for operators: `roi orgs list`).
+    pub async fn organizations(&self) -> Result<Vec<Organization>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORGANIZATION_COLUMNS} FROM organizations ORDER BY slug"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed("listing organizations"))?;
+        rows.iter().map(organization_from).collect()
     }
 
     /// The tenant scope of an organization the caller has named and will authenticate in

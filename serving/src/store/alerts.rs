@@ -1,0 +1,509 @@
+//! Alerts in the store: ingested from the streaming job idempotently by alert id, read
+//! and moved through their life cycle by one organization at a time.
+//!
+//! The pipeline names tenants by its own numeric ids (the lake's `org_id`); an
+//! organization of the store is linked to one of them ([`Store::link_lake_org`]) before
+//! its alerts are ingested. Ingest is a system operation: each alert's organization comes
+//! from that link, never from a client.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::any::AnyRow;
+
+use super::{Result, Store, StoreError, Tenant, failed, get, unique};
+use crate::alerts::{AlertKind, AlertStatus};
+
+/// An alert from the streaming job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    /// The pipeline's deterministic id.
+    pub id: String,
+    /// The pipeline's id of the organization.
+    pub lake_org_id: i64,
+    /// The homeowner (pipeline id).
+    pub contact_id: i64,
+    /// Their home (pipeline id).
+    pub property_id: Option<i64>,
+    /// What they are likely to do.
+    pub kind: AlertKind,
+    /// Calibrated probability.
+    pub score: f64,
+    /// Confidence in the score.
+    pub confidence: f64,
+    /// Reasons, most important first.
+    pub reasons: Vec<String>,
+    /// The model version that scored it.
+    pub model_version: String,
+    /// Event time it was raised, Unix seconds.
+    pub raised_at: i64,
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlert {
+    /// The pipeline's id.
+    pub id: String,
+    /// The organization.
+    pub org_id: String,
+    /// The homeowner (pipeline id).
+    pub contact_id: i64,
+    /// Their home (pipeline id).
+    pub property_id: Option<i64>,
+    /// What they are likely to do.
+    pub kind: AlertKind,
+    /// Calibrated probability.
+    pub score: f64,
+    /// Confidence.
+    pub confidence: f64,
+    /// Reasons, most important first.
+    pub reasons: Vec<String>,
+    /// Model version.
+    pub model_version: String,
+    /// Event time raised, Unix seconds.
+    pub raised_at: i64,
+    /// When it reached the store.
+    pub ingested_at: i64,
+    /// Life-cycle state.
+    pub status: AlertStatus,
+    /// The agent (user id) who owns it.
+    pub assignee_id: Option<String>,
+    /// Last change, Unix seconds.
+    pub updated_at: i64,
+    /// The deal's value, when converted and recorded.
+    pub outcome_value: Option<f64>,
+}
+
+/// One change in an alert's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChange {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who changed it (none for the system).
+    pub actor_id: Option<String>,
+    /// State before.
+    pub from_status: AlertStatus,
+    /// State after.
+    pub to_status: AlertStatus,
+    /// Owner after.
+    pub assignee_id: Option<String>,
+    /// Why, in words.
+    pub detail: String,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// New alerts stored.
+    pub inserted: u64,
+    /// Alerts already stored (a replay): left as they are.
+    pub duplicates: u64,
+    /// Alerts skipped because their pipeline organization is linked to no organization
+    /// of the store, by pipeline organization id.
+    pub unlinked: BTreeMap<i64, u64>,
+}
+
+/// How to order a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlertSort {
+    /// Most recently raised first.
+    #[default]
+    Newest,
+    /// Highest score first.
+    Score,
+}
+
+/// Where the previous page ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cursor {
+    /// After this (raised_at, id) in newest-first order.
+    Newest(i64, String),
+    /// After this (score, id) in highest-first order.
+    Score(f64, String),
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Only this kind.
+    pub kind: Option<AlertKind>,
+    /// Only this state.
+    pub status: Option<AlertStatus>,
+    /// Score at least this.
+    pub min_score: Option<f64>,
+    /// Score at most this.
+    pub max_score: Option<f64>,
+    /// Only alerts owned by this user.
+    pub assignee_id: Option<String>,
+    /// Raised at or after (Unix seconds).
+    pub raised_from: Option<i64>,
+    /// Raised before (Unix seconds).
+    pub raised_to: Option<i64>,
+    /// Order.
+    pub sort: AlertSort,
+    /// Page size.
+    pub limit: i64,
+    /// Continue after this.
+    pub after: Option<Cursor>,
+}
+
+/// A change to make, if the alert is still in `from`.
+#[derive(Debug, Clone)]
+pub struct AlertMove<'a> {
+    /// The state the caller saw; the change applies only if it still holds.
+    pub from: AlertStatus,
+    /// The new state.
+    pub to: AlertStatus,
+    /// The owner afterwards.
+    pub assignee_id: Option<&'a str>,
+    /// The deal's value (converted).
+    pub outcome_value: Option<f64>,
+    /// Who.
+    pub actor_id: Option<&'a str>,
+    /// Why.
+    pub detail: String,
+}
+
+/// Counts for the statistics endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertCounts {
+    /// (kind, status, assignee) → alerts.
+    pub by_kind_status_assignee: Vec<(AlertKind, AlertStatus, Option<String>, i64)>,
+    /// Sum of recorded outcome values.
+    pub converted_value: f64,
+}
+
+const ALERT_COLUMNS: &str = "id, org_id, contact_id, property_id, kind, score, confidence, reasons, \
+     model_version, raised_at, ingested_at, status, assignee_id, updated_at, outcome_value";
+
+/// Rows per ingest transaction.
+const INGEST_BATCH: usize = 500;
+
+enum Bind {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+impl Store {
+    /// Links a store organization to the pipeline's id for it (one each way).
+    pub async fn link_lake_org(&self, lake_org_id: i64, org_id: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO lake_organizations (lake_org_id, org_id, linked_at) VALUES ($1, $2, $3)",
+        )
+        .bind(lake_org_id)
+        .bind(org_id)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(unique(
+            format!("a link of pipeline organization {lake_org_id} or of this organization"),
+            "linking an organization to the pipeline",
+        ))?;
+        Ok(())
+    }
+
+    /// Every link: pipeline organization id → store organization id.
+    pub async fn lake_links(&self) -> Result<BTreeMap<i64, String>> {
+        let rows = sqlx::query("SELECT lake_org_id, org_id FROM lake_organizations")
+            .fetch_all(self.pool())
+            .await
+            .map_err(failed("reading organization links"))?;
+        rows.iter()
+            .map(|r| Ok((get(r, "lake_org_id")?, get(r, "org_id")?)))
+            .collect()
+    }
+
+    /// Stores alerts that are not stored yet (by id), in their linked organizations.
+    /// Replaying the same alerts stores nothing twice and changes nothing.
+    pub async fn ingest_alerts(&self, alerts: &[NewAlert], now: i64) -> Result<IngestReport> {
+        let links: HashMap<i64, String> = self.lake_links().await?.into_iter().collect();
+        let mut report = IngestReport::default();
+        for chunk in alerts.chunks(INGEST_BATCH) {
+            let mut tx = self
+                .pool()
+                .begin()
+                .await
+                .map_err(failed("starting a transaction"))?;
+            for a in chunk {
+                let Some(org_id) = links.get(&a.lake_org_id) else {
+                    *report.unlinked.entry(a.lake_org_id).or_default() += 1;
+                    continue;
+                };
+                let reasons = serde_json::to_string(&a.reasons)
+                    .map_err(|e| StoreError::Corrupt(format!("alert reasons: {e}")))?;
+                let done = sqlx::query(&format!(
+                    "INSERT INTO alerts ({ALERT_COLUMNS})
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', NULL, $11, NULL)
+                     ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(&a.id)
+                .bind(org_id)
+                .bind(a.contact_id)
+                .bind(a.property_id)
+                .bind(a.kind.as_str())
+                .bind(a.score)
+                .bind(a.confidence)
+                .bind(reasons)
+                .bind(&a.model_version)
+                .bind(a.raised_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("storing an alert"))?;
+                if done.rows_affected() == 1 {
+                    report.inserted += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            tx.commit()
+                .await
+                .map_err(failed("committing ingested alerts"))?;
+        }
+        Ok(report)
+    }
+}
+
+impl Tenant<'_> {
+    /// One page of alerts matching `filter`.
+    pub async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<StoredAlert>> {
+        let mut binds = vec![Bind::Text(self.org.clone())];
+        let mut clauses = vec!["org_id = $1".to_owned()];
+        let mut add = |clause: &str, value: Bind, binds: &mut Vec<Bind>| {
+            binds.push(value);
+            clauses.push(clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(kind) = filter.kind {
+            add("kind = ?", Bind::Text(kind.as_str().to_owned()), &mut binds);
+        }
+        if let Some(status) = filter.status {
+            add(
+                "status = ?",
+                Bind::Text(status.as_str().to_owned()),
+                &mut binds,
+            );
+        }
+        if let Some(min) = filter.min_score {
+            add("score >= ?", Bind::Real(min), &mut binds);
+        }
+        if let Some(max) = filter.max_score {
+            add("score <= ?", Bind::Real(max), &mut binds);
+        }
+        if let Some(assignee) = &filter.assignee_id {
+            add("assignee_id = ?", Bind::Text(assignee.clone()), &mut binds);
+        }
+        if let Some(from) = filter.raised_from {
+            add("raised_at >= ?", Bind::Int(from), &mut binds);
+        }
+        if let Some(to) = filter.raised_to {
+            add("raised_at < ?", Bind::Int(to), &mut binds);
+        }
+        match &filter.after {
+            Some(Cursor::Newest(at, id)) => {
+                binds.push(Bind::Int(*at));
+                binds.push(Bind::Text(id.clone()));
+                let (a, b) = (binds.len() - 1, binds.len());
+                clauses.push(format!(
+                    "(raised_at < ${a} OR (raised_at = ${a} AND id < ${b}))"
+                ));
+            }
+            Some(Cursor::Score(score, id)) => {
+                binds.push(Bind::Real(*score));
+                binds.push(Bind::Text(id.clone()));
+                let (a, b) = (binds.len() - 1, binds.len());
+                clauses.push(format!("(score < ${a} OR (score = ${a} AND id < ${b}))"));
+            }
+            None => {}
+        }
+        let order = match filter.sort {
+            AlertSort::Newest => "raised_at DESC, id DESC",
+            AlertSort::Score => "score DESC, id DESC",
+        };
+        binds.push(Bind::Int(filter.limit));
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE {} ORDER BY {order} LIMIT ${}",
+            clauses.join(" AND "),
+            binds.len()
+        );
+        let mut query = sqlx::query(&sql);
+        for b in binds {
+            query = match b {
+                Bind::Text(v) => query.bind(v),
+                Bind::Int(v) => query.bind(v),
+                Bind::Real(v) => query.bind(v),
+            };
+        }
+        let rows = query
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(failed("listing alerts"))?;
+        rows.iter().map(alert_from).collect()
+    }
+
+    /// One alert.
+    pub async fn alert(&self, id: &str) -> Result<Option<StoredAlert>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(&self.org)
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(failed("reading an alert"))?;
+        row.map(|r| alert_from(&r)).transpose()
+    }
+
+    /// An alert's changes, oldest first.
+    pub async fn alert_history(&self, id: &str) -> Result<Vec<AlertChange>> {
+        let rows = sqlx::query(
+            "SELECT at, actor_id, from_status, to_status, assignee_id, detail FROM alert_history
+             WHERE org_id = $1 AND alert_id = $2 ORDER BY at, id",
+        )
+        .bind(&self.org)
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(failed("reading an alert's history"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertChange {
+                    at: get(r, "at")?,
+                    actor_id: get(r, "actor_id")?,
+                    from_status: status_of(r, "from_status")?,
+                    to_status: status_of(r, "to_status")?,
+                    assignee_id: get(r, "assignee_id")?,
+                    detail: get(r, "detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves an alert, and records the change, if it is still in `change.from`
+    /// (optimistic: two people acting at once cannot both move it). False when it was
+    /// not (it moved meanwhile, or there is no such alert).
+    pub async fn move_alert(&self, id: &str, change: &AlertMove<'_>, now: i64) -> Result<bool> {
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(failed("starting a transaction"))?;
+        // NULLs are written as SQL literals, not bound: through sqlx's `Any` driver a bound
+        // NULL is typed differently from a bound value, and PostgreSQL then refuses the
+        // value when the cached statement is reused.
+        let mut sets = String::from("status = $1, updated_at = $2");
+        let mut next = 6;
+        match change.assignee_id {
+            Some(_) => {
+                sets.push_str(&format!(", assignee_id = ${next}"));
+                next += 1;
+            }
+            None => sets.push_str(", assignee_id = NULL"),
+        }
+        if change.outcome_value.is_some() {
+            sets.push_str(&format!(", outcome_value = ${next}"));
+        }
+        let sql = format!("UPDATE alerts SET {sets} WHERE org_id = $3 AND id = $4 AND status = $5");
+        let mut update = sqlx::query(&sql)
+            .bind(change.to.as_str())
+            .bind(now)
+            .bind(&self.org)
+            .bind(id)
+            .bind(change.from.as_str());
+        if let Some(assignee) = change.assignee_id {
+            update = update.bind(assignee);
+        }
+        if let Some(v) = change.outcome_value {
+            update = update.bind(v);
+        }
+        let done = update
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("changing an alert"))?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO alert_history (id, org_id, alert_id, at, actor_id, from_status, to_status, assignee_id, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(crate::auth::secret::new_sortable_id("ach"))
+        .bind(&self.org)
+        .bind(id)
+        .bind(now)
+        .bind(change.actor_id)
+        .bind(change.from.as_str())
+        .bind(change.to.as_str())
+        .bind(change.assignee_id)
+        .bind(&change.detail)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("recording an alert change"))?;
+        tx.commit()
+            .await
+            .map_err(failed("committing an alert change"))?;
+        Ok(true)
+    }
+
+    /// Alert counts by kind, state and owner, and the value converted.
+    pub async fn alert_counts(&self) -> Result<AlertCounts> {
+        let rows = sqlx::query(
+            "SELECT kind, status, assignee_id, COUNT(*) AS n FROM alerts WHERE org_id = $1
+             GROUP BY kind, status, assignee_id",
+        )
+        .bind(&self.org)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(failed("counting alerts"))?;
+        let mut counts = AlertCounts::default();
+        for r in &rows {
+            counts.by_kind_status_assignee.push((
+                kind_of(r)?,
+                status_of(r, "status")?,
+                get(r, "assignee_id")?,
+                get(r, "n")?,
+            ));
+        }
+        let row = sqlx::query(
+            "SELECT SUM(outcome_value) AS v FROM alerts WHERE org_id = $1 AND status = 'converted'",
+        )
+        .bind(&self.org)
+        .fetch_one(self.store.pool())
+        .await
+        .map_err(failed("summing converted value"))?;
+        counts.converted_value = get::<Option<f64>>(&row, "v")?.unwrap_or(0.0);
+        Ok(counts)
+    }
+}
+
+fn status_of(r: &AnyRow, column: &str) -> Result<AlertStatus> {
+    let text: String = get(r, column)?;
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+fn kind_of(r: &AnyRow) -> Result<AlertKind> {
+    let text: String = get(r, "kind")?;
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+fn alert_from(r: &AnyRow) -> Result<StoredAlert> {
+    let reasons: String = get(r, "reasons")?;
+    Ok(StoredAlert {
+        id: get(r, "id")?,
+        org_id: get(r, "org_id")?,
+        contact_id: get(r, "contact_id")?,
+        property_id: get(r, "property_id")?,
+        kind: kind_of(r)?,
+        score: get(r, "score")?,
+        confidence: get(r, "confidence")?,
+        reasons: serde_json::from_str(&reasons)
+            .map_err(|e| StoreError::Corrupt(format!("alert reasons: {e}")))?,
+        model_version: get(r, "model_version")?,
+        raised_at: get(r, "raised_at")?,
+        ingested_at: get(r, "ingested_at")?,
+        status: status_of(r, "status")?,
+        assignee_id: get(r, "assignee_id")?,
+        updated_at: get(r, "updated_at")?,
+        outcome_value: get(r, "outcome_value")?,
+    })
+}

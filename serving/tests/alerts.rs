@@ -1,0 +1,291 @@
+//! Alerts in the store and through the API, on SQLite and on the real PostgreSQL:
+//! idempotent ingest by alert id, filters, order and cursor pages, who sees what, the
+//! life cycle, bulk assignment and statistics.
+
+mod common;
+
+use common::TestApp;
+use roi_serving::alerts::AlertKind;
+use roi_serving::store::NewAlert;
+use serde_json::{Value, json};
+
+on_both_stores!(
+    ingest_is_idempotent_and_needs_a_linked_organization,
+    lists_filter_sort_and_page,
+    agents_see_and_move_only_their_alerts,
+);
+
+fn alert(n: i64, lake_org: i64, kind: AlertKind, score: f64) -> NewAlert {
+    NewAlert {
+        id: format!("al-{lake_org}-{n}"),
+        lake_org_id: lake_org,
+        contact_id: 100 + n,
+        // Some alerts have no property: NULLs and values share one statement.
+        property_id: (n % 3 != 2).then_some(500 + n),
+        kind,
+        score,
+        confidence: 0.6,
+        reasons: vec![
+            format!("viewed valuation {n}× this week"),
+            "equity 41%".into(),
+        ],
+        model_version: format!("{kind}-v1"),
+        raised_at: 1_700_000_000 + n * 86_400,
+    }
+}
+
+/// Signs up `acme`, links it to pipeline organization 7 and ingests `alerts`.
+async fn acme_with(app: &TestApp, alerts: &[NewAlert]) -> String {
+    let owner = app.signup("acme", "owner@acme.test").await;
+    app.state
+        .store
+        .link_lake_org(7, &owner.str("/user/organization_id"), 0)
+        .await
+        .expect("link");
+    app.state
+        .store
+        .ingest_alerts(alerts, 1_800_000_000)
+        .await
+        .expect("ingest");
+    owner.str("/access_token")
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+async fn ingest_is_idempotent_and_needs_a_linked_organization(app: &TestApp) {
+    let batch = vec![
+        alert(1, 7, AlertKind::Sell, 0.7),
+        alert(2, 7, AlertKind::Buy, 0.6),
+        alert(3, 9, AlertKind::Sell, 0.9),
+    ];
+    let token = acme_with(app, &[]).await;
+    let first = app
+        .state
+        .store
+        .ingest_alerts(&batch, 10)
+        .await
+        .expect("ingest");
+    assert_eq!(first.inserted, 2);
+    assert_eq!(first.duplicates, 0);
+    assert_eq!(
+        first.unlinked.get(&9),
+        Some(&1),
+        "organization 9 is linked to nothing"
+    );
+    let again = app
+        .state
+        .store
+        .ingest_alerts(&batch, 20)
+        .await
+        .expect("replay");
+    assert_eq!((again.inserted, again.duplicates), (0, 2));
+    let page = app.get("/alerts", Some(&token)).await.expect(200);
+    assert_eq!(ids(&page.json), ["al-7-2", "al-7-1"]);
+    let detail = app.get("/alerts/al-7-1", Some(&token)).await.expect(200);
+    assert_eq!(
+        detail.json["alert"]["reasons"][0],
+        "viewed valuation 1× this week"
+    );
+    assert_eq!(detail.json["alert"]["status"], "new");
+    // A pipeline organization links to one store organization, and back.
+    let other = app.signup("other", "owner@other.test").await;
+    let e = app
+        .state
+        .store
+        .link_lake_org(7, &other.str("/user/organization_id"), 0)
+        .await
+        .expect_err("taken");
+    assert!(e.to_string().contains("already exists"), "{e}");
+}
+
+async fn lists_filter_sort_and_page(app: &TestApp) {
+    let scores = [0.55, 0.91, 0.62, 0.78, 0.70];
+    let kinds = [AlertKind::Sell, AlertKind::Refinance];
+    let batch: Vec<NewAlert> = (0..5)
+        .map(|n| alert(n, 7, kinds[n as usize % 2], scores[n as usize]))
+        .collect();
+    let token = acme_with(app, &batch).await;
+    // Newest first, in pages of two, then the end.
+    let mut seen = Vec::new();
+    let mut url = "/alerts?limit=2".to_owned();
+    loop {
+        let page = app.get(&url, Some(&token)).await.expect(200);
+        seen.extend(ids(&page.json));
+        match page.json["next_cursor"].as_str() {
+            Some(c) => url = format!("/alerts?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["al-7-4", "al-7-3", "al-7-2", "al-7-1", "al-7-0"]);
+    // By score, filtered.
+    let page = app
+        .get("/alerts?sort=score&min_score=0.6&kind=sell", Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(ids(&page.json), ["al-7-4", "al-7-2"]);
+    let page = app
+        .get("/alerts?sort=score&limit=1", Some(&token))
+        .await
+        .expect(200);
+    let cursor = page.str("/next_cursor");
+    let next = app
+        .get(
+            &format!("/alerts?sort=score&limit=1&cursor={cursor}"),
+            Some(&token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ids(&next.json), ["al-7-3"], "0.91 then 0.78");
+    // A cursor of the other order is refused, as are bad ranges.
+    app.get(&format!("/alerts?cursor={cursor}"), Some(&token))
+        .await
+        .expect_problem(422, "cursor");
+    app.get("/alerts?min_score=2", Some(&token))
+        .await
+        .expect_problem(422, "min_score");
+    app.get("/alerts?limit=0", Some(&token))
+        .await
+        .expect_problem(422, "limit");
+    let window = app
+        .get(
+            &format!(
+                "/alerts?from={}&to={}",
+                1_700_000_000 + 86_400,
+                1_700_000_000 + 3 * 86_400
+            ),
+            Some(&token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ids(&window.json), ["al-7-2", "al-7-1"]);
+}
+
+async fn agents_see_and_move_only_their_alerts(app: &TestApp) {
+    let batch: Vec<NewAlert> = (0..3).map(|n| alert(n, 7, AlertKind::Sell, 0.8)).collect();
+    let owner = acme_with(app, &batch).await;
+    let agent = app
+        .invite_and_accept(&owner, "agent@acme.test", "agent")
+        .await;
+    let agent_token = agent.str("/access_token");
+    let agent_id = agent.str("/user/id");
+    let homeowner = app
+        .invite_and_accept(&owner, "client@acme.test", "homeowner")
+        .await;
+    app.get("/alerts", Some(&homeowner.str("/access_token")))
+        .await
+        .expect_problem(403, "agents and above");
+    assert!(
+        ids(&app
+            .get("/alerts", Some(&agent_token))
+            .await
+            .expect(200)
+            .json)
+        .is_empty()
+    );
+    app.get("/alerts/al-7-0", Some(&agent_token))
+        .await
+        .expect_problem(404, "alert");
+
+    // A manager (the owner) assigns two; unknown and final alerts are skipped.
+    app.post(
+        "/alerts/assign",
+        Some(&agent_token),
+        json!({"alert_ids": ["al-7-0"], "assignee_id": agent_id}),
+    )
+    .await
+    .expect_problem(403, "manager");
+    let r = app
+        .post(
+            "/alerts/assign",
+            Some(&owner),
+            json!({"alert_ids": ["al-7-0", "al-7-1", "nope"], "assignee_id": agent_id}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.json["assigned"], json!(["al-7-0", "al-7-1"]));
+    assert_eq!(r.json["skipped"][0]["reason"], "no such alert");
+    app.post(
+        "/alerts/assign",
+        Some(&owner),
+        json!({"alert_ids": ["al-7-2"], "assignee_id": homeowner.str("/user/id")}),
+    )
+    .await
+    .expect_problem(422, "assignee_id");
+    let mine = app.get("/alerts", Some(&agent_token)).await.expect(200);
+    assert_eq!(ids(&mine.json), ["al-7-1", "al-7-0"]);
+    app.get(
+        &format!("/alerts?assignee={}", owner_id(app, &owner).await),
+        Some(&agent_token),
+    )
+    .await
+    .expect_problem(403, "assigned to them");
+
+    // The life cycle: contacted, then converted with its value; final after that.
+    let status = |id: &str, body: Value| {
+        let token = agent_token.clone();
+        let path = format!("/alerts/{id}/status");
+        async move { app.post(&path, Some(&token), body).await }
+    };
+    status("al-7-0", json!({"status": "converted"}))
+        .await
+        .expect_problem(409, "cannot become converted");
+    status(
+        "al-7-0",
+        json!({"status": "contacted", "note": "called, wants a CMA"}),
+    )
+    .await
+    .expect(200);
+    status("al-7-0", json!({"status": "contacted", "value": 5.0}))
+        .await
+        .expect_problem(422, "value");
+    let done = status("al-7-0", json!({"status": "converted", "value": 412000.0}))
+        .await
+        .expect(200);
+    assert_eq!(done.json["outcome_value"], 412000.0);
+    status("al-7-0", json!({"status": "dismissed"}))
+        .await
+        .expect_problem(409, "final");
+    status("al-7-1", json!({"status": "expired"}))
+        .await
+        .expect_problem(403, "manager");
+    status("al-7-1", json!({"status": "dismissed"}))
+        .await
+        .expect(200);
+    status("al-7-2", json!({"status": "dismissed"}))
+        .await
+        .expect_problem(404, "alert");
+
+    let detail = app
+        .get("/alerts/al-7-0", Some(&agent_token))
+        .await
+        .expect(200);
+    let steps: Vec<&str> = detail.json["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| h["to_status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(steps, ["assigned", "contacted", "converted"]);
+    assert_eq!(detail.json["history"][1]["detail"], "called, wants a CMA");
+
+    let stats = app.get("/alerts/stats", Some(&owner)).await.expect(200);
+    assert_eq!(stats.json["all"]["total"], 3);
+    assert_eq!(stats.json["all"]["converted"], 1);
+    assert_eq!(stats.json["by_kind"]["sell"]["conversion_rate"], 0.5);
+    assert_eq!(stats.json["by_agent"][0]["assignee_id"], agent_id.as_str());
+    assert_eq!(stats.json["converted_value"], 412000.0);
+    app.get("/alerts/stats", Some(&agent_token))
+        .await
+        .expect_problem(403, "manager");
+}
+
+async fn owner_id(app: &TestApp, token: &str) -> String {
+    app.get("/me", Some(token)).await.expect(200).str("/id")
+}
