@@ -3,6 +3,7 @@
 #   roi serve  GET /me      (bearer token: EdDSA verify + one store read)
 #   roi serve  GET /me      (API key: one store read for the key, one for the user)
 #   roi serve  GET /healthz (no auth, no store)
+#   roi serve  GET /alerts  (a page of 50 of the small world's alerts, as ingested)
 #   nginx      GET /me      (the peer: a fixed JSON body from nginx, the fastest small
 #                            response this machine serves)
 #   roi serve  POST /auth/login (argon2id dominates)
@@ -25,6 +26,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Alerts to list: the small world through the whole pipeline (models, stream), then
+# ingested into the store for the organization the benchmark signs up.
+echo "preparing alerts: roi demo --scale small (world, batch jobs, models, stream; ~30 s)"
+"$target/release/roi" --data-dir "$work/data" demo --scale small --seed 7 >"$work/demo.log" 2>&1
+
 # The benchmark logs in from one address far more than the default limits allow.
 ROI_SERVE__LIMITS__LOGIN_PER_IP__LIMIT=100000000 \
 ROI_SERVE__LIMITS__LOGIN_FAILURES_PER_ACCOUNT__LIMIT=100000000 \
@@ -42,6 +48,11 @@ token="$(curl -sf "http://127.0.0.1:$roi_port/auth/login" -H 'content-type: appl
 me_body="$(curl -sf "http://127.0.0.1:$roi_port/me" -H "authorization: Bearer $token")"
 api_key="$(curl -sf "http://127.0.0.1:$roi_port/api-keys" -H "authorization: Bearer $token" -H 'content-type: application/json' \
   -d '{"name":"bench","role":"agent","scopes":["users:read"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+
+lake_org="$("$target/release/roi" --data-dir "$work/data" sql --format csv \
+  "SELECT org_id FROM alerts.alerts GROUP BY org_id ORDER BY count(*) DESC LIMIT 1" | tail -1)"
+"$target/release/roi" --data-dir "$work/data" orgs link bench "$lake_org" >/dev/null
+"$target/release/roi" --data-dir "$work/data" alerts ingest | head -1
 
 mkdir -p "$work/nginx"
 cat >"$work/nginx.conf" <<CONF
@@ -71,11 +82,16 @@ run nginx-me "http://127.0.0.1:$nginx_port/me"
 run roi-me -H "authorization: Bearer $token" "http://127.0.0.1:$roi_port/me"
 run roi-me-apikey -H "authorization: Bearer $api_key" "http://127.0.0.1:$roi_port/me"
 run roi-healthz "http://127.0.0.1:$roi_port/healthz"
+run roi-alerts -H "authorization: Bearer $token" "http://127.0.0.1:$roi_port/alerts?limit=50"
+run roi-alerts-filtered -H "authorization: Bearer $token" "http://127.0.0.1:$roi_port/alerts?limit=50&sort=score&kind=sell&min_score=0.3"
 # The latency target is p99 < 5 ms at 5k req/s. wrk is closed-loop, so a few connections
 # give a rate near (above) the target with little queueing: its p99 is the one to read.
 echo "== roi-me at low concurrency (4 connections; read its rate and p99 against 5k req/s, 5 ms)"
 wrk -t2 -c4 -d"$duration" --latency -H "authorization: Bearer $token" "http://127.0.0.1:$roi_port/me" |
   tee "$work/roi-me-c4.txt" | grep -E 'Requests/sec|^ +(50|90|99)%|Non-2xx|Socket errors'
+echo "== roi-alerts at low concurrency (4 connections; target p99 < 20 ms at 5k req/s)"
+wrk -t2 -c4 -d"$duration" --latency -H "authorization: Bearer $token" "http://127.0.0.1:$roi_port/alerts?limit=50" |
+  tee "$work/roi-alerts-c4.txt" | grep -E 'Requests/sec|^ +(50|90|99)%|Non-2xx|Socket errors'
 cat >"$work/login.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["content-type"] = "application/json"
