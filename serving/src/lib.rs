@@ -35,6 +35,7 @@ pub mod problem;
 pub mod ratelimit;
 pub mod role;
 mod routes;
+pub mod routing;
 pub mod server;
 pub mod store;
 
