@@ -704,7 +704,22 @@ fn run(cli: Cli) -> Result<()> {
             }
             let rows: Vec<roi_schemas::alert::Alert> = roi_pipeline::lake::read_table(&dir)
                 .with_context(|| format!("reading the alerts at {}", dir.display()))?;
-            let alerts = rows.iter().map(new_alert).collect::<Result<Vec<_>>>()?;
+            // The homes' zip codes, for territory routing, from the property master when
+            // the batch jobs have built it.
+            let master = config.lake_dir().join("curated").join("property_master");
+            let zips: std::collections::HashMap<i64, String> = if master.is_dir() {
+                roi_pipeline::lake::read_table::<roi_schemas::curated::PropertyMaster>(&master)
+                    .with_context(|| format!("reading {}", master.display()))?
+                    .into_iter()
+                    .filter_map(|p| Some((p.property_id.0, p.zip?)))
+                    .collect()
+            } else {
+                Default::default()
+            };
+            let alerts = rows
+                .iter()
+                .map(|a| new_alert(a, &zips))
+                .collect::<Result<Vec<_>>>()?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let (store, _) =
                 runtime.block_on(roi_serving::server::open_store(&config.database()))?;
@@ -773,7 +788,10 @@ async fn orgs(store: &roi_serving::store::Store, command: OrgsCommand) -> Result
 }
 
 /// The store's form of an alert the streaming job raised.
-fn new_alert(a: &roi_schemas::alert::Alert) -> Result<roi_serving::store::NewAlert> {
+fn new_alert(
+    a: &roi_schemas::alert::Alert,
+    zips: &std::collections::HashMap<i64, String>,
+) -> Result<roi_serving::store::NewAlert> {
     use roi_schemas::table::StrEnum;
     Ok(roi_serving::store::NewAlert {
         id: a.alert_id.clone(),
@@ -790,5 +808,6 @@ fn new_alert(a: &roi_schemas::alert::Alert) -> Result<roi_serving::store::NewAle
         reasons: a.reasons.clone(),
         model_version: a.model_version.clone(),
         raised_at: a.created_at.timestamp(),
+        zip: a.property_id.and_then(|p| zips.get(&p.0).cloned()),
     })
 }

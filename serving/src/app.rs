@@ -25,7 +25,8 @@ use crate::oidc::Oidc;
 use crate::problem::Problem;
 use crate::ratelimit::Limiter;
 use crate::routes::{
-    alerts, api_keys, audit, auth, health, invitations, mfa, oidc, organization, passwords, users,
+    alerts, api_keys, audit, auth, health, invitations, mfa, oidc, organization, passwords,
+    routing, users,
 };
 use crate::store::Store;
 
@@ -108,6 +109,7 @@ impl AppState {
         (name = "organization", description = "The caller's organization and its security settings"),
         (name = "api-keys", description = "Keys for machine clients: hashed, scoped, revocable"),
         (name = "alerts", description = "Alerts to agents: lists, detail, life cycle, assignment, statistics"),
+        (name = "routing", description = "Agents' territories, skills and capacity; routing rules; routing runs"),
     )
 )]
 struct ApiDoc;
@@ -166,6 +168,10 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(alerts::assign))
         .routes(routes!(alerts::get_one))
         .routes(routes!(alerts::change_status))
+        .routes(routes!(routing::route_new))
+        .routes(routes!(routing::agents))
+        .routes(routes!(routing::set_profile))
+        .routes(routes!(routing::rules, routing::set_rules))
         .routes(routes!(oidc::providers))
         .routes(routes!(oidc::start))
         .routes(routes!(oidc::callback, oidc::callback_form))

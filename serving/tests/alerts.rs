@@ -13,6 +13,7 @@ on_both_stores!(
     ingest_is_idempotent_and_needs_a_linked_organization,
     lists_filter_sort_and_page,
     agents_see_and_move_only_their_alerts,
+    routing_assigns_new_alerts_by_the_rules_and_says_why,
 );
 
 fn alert(n: i64, lake_org: i64, kind: AlertKind, score: f64) -> NewAlert {
@@ -31,6 +32,7 @@ fn alert(n: i64, lake_org: i64, kind: AlertKind, score: f64) -> NewAlert {
         ],
         model_version: format!("{kind}-v1"),
         raised_at: 1_700_000_000 + n * 86_400,
+        zip: Some(format!("5001{}", n % 2)),
     }
 }
 
@@ -288,4 +290,131 @@ async fn agents_see_and_move_only_their_alerts(app: &TestApp) {
 
 async fn owner_id(app: &TestApp, token: &str) -> String {
     app.get("/me", Some(token)).await.expect(200).str("/id")
+}
+
+async fn routing_assigns_new_alerts_by_the_rules_and_says_why(app: &TestApp) {
+    // Six new alerts: zips 50010 and 50011 alternate; kinds sell, refinance, ...
+    let kinds = [AlertKind::Sell, AlertKind::Refinance];
+    let batch: Vec<NewAlert> = (0..6)
+        .map(|n| alert(n, 7, kinds[n as usize % 2], 0.7))
+        .collect();
+    let owner = acme_with(app, &batch).await;
+    let ann = app
+        .invite_and_accept(&owner, "ann@acme.test", "agent")
+        .await;
+    let bob = app
+        .invite_and_accept(&owner, "bob@acme.test", "agent")
+        .await;
+    let (ann_id, bob_id) = (ann.str("/user/id"), bob.str("/user/id"));
+    app.post("/alerts/route", Some(&owner), json!({}))
+        .await
+        .expect_problem(409, "no routing rules");
+    // Ann covers 50010 and sells; Bob covers both zips and does refinancing, with
+    // room for one alert only.
+    let profile = |zips: &[&str], skills: &[&str], capacity: u32| json!({"zips": zips, "skills": skills, "capacity": capacity});
+    app.call(
+        "PUT",
+        &format!("/agents/{ann_id}"),
+        Some(&ann.str("/access_token")),
+        Some(profile(&["50010"], &["sell"], 10)),
+    )
+    .await
+    .expect_problem(403, "manager");
+    app.call(
+        "PUT",
+        &format!("/agents/{ann_id}"),
+        Some(&owner),
+        Some(profile(&["5001"], &["sell"], 10)),
+    )
+    .await
+    .expect_problem(422, "five-digit");
+    app.call(
+        "PUT",
+        &format!("/agents/{ann_id}"),
+        Some(&owner),
+        Some(profile(&["50010"], &["sell"], 10)),
+    )
+    .await
+    .expect(200);
+    app.call(
+        "PUT",
+        &format!("/agents/{bob_id}"),
+        Some(&owner),
+        Some(profile(&["50010", "50011"], &["refinance"], 1)),
+    )
+    .await
+    .expect(200);
+    let rules = json!({"rules": [
+        {"name": "local specialist", "strategies": [{"strategy": "territory"}, {"strategy": "skill"}, {"strategy": "workload"}]},
+        {"name": "anyone", "strategies": [{"strategy": "round_robin"}]},
+    ]});
+    app.call(
+        "PUT",
+        "/routing/rules",
+        Some(&owner),
+        Some(json!({"rules": [{"name": "x", "strategies": []}]})),
+    )
+    .await
+    .expect_problem(422, "at least one strategy");
+    app.call("PUT", "/routing/rules", Some(&owner), Some(rules.clone()))
+        .await
+        .expect(200);
+    let stored = app.get("/routing/rules", Some(&owner)).await.expect(200);
+    assert_eq!(stored.json, rules);
+
+    let run = app
+        .post("/alerts/route", Some(&owner), json!({}))
+        .await
+        .expect(200);
+    let routed = run.json["routed"].as_array().expect("routed");
+    let who = |alert: &str| {
+        routed.iter().find(|r| r["alert_id"] == alert).map(|r| {
+            (
+                r["agent_id"].as_str().unwrap_or("").to_owned(),
+                r["rule"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+    };
+    // al-7-0: sell in 50010 -> Ann by the specialist rule.
+    assert_eq!(
+        who("al-7-0"),
+        Some((ann_id.clone(), "local specialist".into()))
+    );
+    // al-7-1: refinance in 50011 -> Bob (now full).
+    assert_eq!(
+        who("al-7-1"),
+        Some((bob_id.clone(), "local specialist".into()))
+    );
+    // al-7-2: sell in 50010 -> Ann again.
+    assert_eq!(
+        who("al-7-2"),
+        Some((ann_id.clone(), "local specialist".into()))
+    );
+    // al-7-3: refinance, Bob is full -> the fallback round-robin, which can only give Ann.
+    assert_eq!(who("al-7-3"), Some((ann_id.clone(), "anyone".into())));
+    // Ann has room for all the rest.
+    assert_eq!(routed.len(), 6, "{}", run.text);
+    let detail = app.get("/alerts/al-7-0", Some(&owner)).await.expect(200);
+    let why = detail.json["history"][0]["detail"]
+        .as_str()
+        .expect("detail");
+    assert!(
+        why.contains("local specialist") && why.contains("territory 50010"),
+        "{why}"
+    );
+    // Nothing new is left to route; Bob's load shows.
+    let again = app
+        .post("/alerts/route", Some(&owner), json!({}))
+        .await
+        .expect(200);
+    assert_eq!(again.json["routed"].as_array().map(Vec::len), Some(0));
+    let agents = app.get("/agents", Some(&owner)).await.expect(200);
+    let bob_view = agents
+        .json
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["user_id"] == bob_id.as_str())
+        .expect("bob");
+    assert_eq!(bob_view["open"], 1);
 }

@@ -108,6 +108,10 @@ async fn the_openapi_document_lists_every_route(app: &TestApp) {
         "/alerts/{id}/status",
         "/alerts/assign",
         "/alerts/stats",
+        "/alerts/route",
+        "/agents",
+        "/agents/{id}",
+        "/routing/rules",
     ] {
         assert!(paths.contains_key(p), "{p} is documented");
     }
@@ -158,6 +162,7 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
         reasons: vec!["alpha reason".into()],
         model_version: "sell-v1".into(),
         raised_at: 1_700_000_000,
+        zip: Some("50010".into()),
     };
     let ingested = app
         .state

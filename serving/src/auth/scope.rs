@@ -8,7 +8,15 @@
 use axum::http::Method;
 
 /// Resources a key can be scoped to.
-pub const RESOURCES: &[&str] = &["alerts", "audit", "invitations", "organization", "users"];
+pub const RESOURCES: &[&str] = &[
+    "agents",
+    "alerts",
+    "audit",
+    "invitations",
+    "organization",
+    "routing",
+    "users",
+];
 
 /// Every valid scope, sorted.
 pub fn catalog() -> Vec<String> {

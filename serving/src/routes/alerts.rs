@@ -271,7 +271,7 @@ fn visible_to(principal: &Principal) -> Result<Option<String>, Problem> {
 
 fn encode_cursor(sort: AlertSort, last: &StoredAlert) -> String {
     let raw = match sort {
-        AlertSort::Newest => format!("n:{}:{}", last.raised_at, last.id),
+        AlertSort::Newest | AlertSort::Oldest => format!("n:{}:{}", last.raised_at, last.id),
         AlertSort::Score => format!("s:{}:{}", last.score, last.id),
     };
     URL_SAFE_NO_PAD.encode(raw)
@@ -606,6 +606,7 @@ mod tests {
             assignee_id: None,
             updated_at: 0,
             outcome_value: None,
+            zip: None,
         }
     }
 

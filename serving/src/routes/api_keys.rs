@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::display_name;
 use crate::app::AppState;
-use crate::audit::{AuditAction, NewAuditEvent};
+use crate::audit::AuditAction;
 use crate::auth::secret::{hash_secret, new_secret};
 use crate::auth::{API_KEY_PREFIX, Principal, scope};
 use crate::problem::{Json, Problem, ProblemBody};
@@ -27,9 +27,8 @@ pub(crate) struct ApiKeyRequest {
     name: String,
     /// The role it acts with: at most the maker's.
     role: Role,
-    /// What it may reach: `alerts:read`, `alerts:write`, `audit:read`,
-    /// `invitations:read`, `invitations:write`, `organization:read`,
-    /// `organization:write`, `users:read`, `users:write`.
+    /// What it may reach: `RESOURCE:read` or `RESOURCE:write` for the resources
+    /// `agents`, `alerts`, `audit`, `invitations`, `organization`, `routing`, `users`.
     scopes: Vec<String>,
     /// Days until it stops working (1–3650); absent means it never expires.
     #[serde(default)]
@@ -220,22 +219,20 @@ async fn audit(
     key: &ApiKey,
     now: i64,
 ) -> Result<(), Problem> {
-    tenant
-        .record(
-            NewAuditEvent {
-                action,
-                actor_id: Some(&principal.user_id),
-                subject: Some(&key.id),
-                client: Some(client),
-                detail: format!(
-                    "key {:?} ({} role; {})",
-                    key.name,
-                    key.role,
-                    key.scopes.join(" ")
-                ),
-            },
-            now,
-        )
-        .await?;
-    Ok(())
+    let detail = format!(
+        "key {:?} ({} role; {})",
+        key.name,
+        key.role,
+        key.scopes.join(" ")
+    );
+    super::record(
+        tenant,
+        action,
+        Some(&principal.user_id),
+        Some(&key.id),
+        client,
+        detail,
+        now,
+    )
+    .await
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::auth::{SessionKind, SignedIn, start_session};
 use crate::app::AppState;
-use crate::audit::{AuditAction, NewAuditEvent};
+use crate::audit::AuditAction;
 use crate::auth::secret::hash_secret;
 use crate::auth::totp;
 use crate::auth::{Enrolling, Principal};
@@ -250,19 +250,17 @@ impl Check<'_> {
     }
 
     async fn record(&self, action: AuditAction, detail: String) -> Result<(), Problem> {
-        self.tenant
-            .record(
-                NewAuditEvent {
-                    action,
-                    actor_id: Some(&self.user.id),
-                    subject: Some(&self.user.id),
-                    client: Some(self.client),
-                    detail,
-                },
-                self.now,
-            )
-            .await?;
-        Ok(())
+        let user = Some(self.user.id.as_str());
+        super::record(
+            self.tenant,
+            action,
+            user,
+            user,
+            self.client,
+            detail,
+            self.now,
+        )
+        .await
     }
 }
 
@@ -606,17 +604,15 @@ async fn audit(
     now: i64,
     subject: Option<&str>,
 ) -> Result<(), Problem> {
-    tenant
-        .record(
-            NewAuditEvent {
-                action,
-                actor_id: Some(&principal.user_id),
-                subject: Some(subject.unwrap_or(&principal.user_id)),
-                client: Some(client),
-                detail,
-            },
-            now,
-        )
-        .await?;
-    Ok(())
+    let actor = principal.user_id.as_str();
+    super::record(
+        tenant,
+        action,
+        Some(actor),
+        Some(subject.unwrap_or(actor)),
+        client,
+        detail,
+        now,
+    )
+    .await
 }

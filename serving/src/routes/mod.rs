@@ -12,6 +12,7 @@ pub(crate) mod mfa;
 pub(crate) mod oidc;
 pub(crate) mod organization;
 pub(crate) mod passwords;
+pub(crate) mod routing;
 pub(crate) mod users;
 
 use serde::Serialize;
@@ -81,6 +82,27 @@ pub(crate) fn display_name(field: &str, raw: &str) -> Result<String, Problem> {
         )));
     }
     Ok(name.to_owned())
+}
+
+/// Records a security event in the organization's audit log.
+pub(crate) async fn record(
+    tenant: &crate::store::Tenant<'_>,
+    action: crate::audit::AuditAction,
+    actor: Option<&str>,
+    subject: Option<&str>,
+    client: &str,
+    detail: String,
+    now: i64,
+) -> Result<(), Problem> {
+    let event = crate::audit::NewAuditEvent {
+        action,
+        actor_id: actor,
+        subject,
+        client: Some(client),
+        detail,
+    };
+    tenant.record(event, now).await?;
+    Ok(())
 }
 
 /// Runs CPU-heavy work (password hashing) off the async runtime.

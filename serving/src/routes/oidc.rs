@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{SessionKind, SignedIn, mfa_challenge, start_session};
 use crate::app::AppState;
-use crate::audit::{AuditAction, NewAuditEvent};
+use crate::audit::AuditAction;
 use crate::auth::secret::{hash_secret, new_secret};
 use crate::oidc::{AuthRequest, OidcError, Provider};
 use crate::problem::{Json, Problem, ProblemBody, Query};
@@ -442,17 +442,5 @@ async fn audit(
     detail: String,
     now: i64,
 ) -> Result<(), Problem> {
-    tenant
-        .record(
-            NewAuditEvent {
-                action,
-                actor_id: actor,
-                subject: actor,
-                client: Some(client),
-                detail,
-            },
-            now,
-        )
-        .await?;
-    Ok(())
+    super::record(tenant, action, actor, actor, client, detail, now).await
 }

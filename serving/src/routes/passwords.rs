@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::auth::Revoked;
 use super::blocking;
 use crate::app::AppState;
-use crate::audit::{AuditAction, NewAuditEvent};
+use crate::audit::AuditAction;
 use crate::auth::Principal;
 use crate::auth::password::check_policy;
 use crate::auth::secret::{hash_secret, new_secret};
@@ -251,17 +251,14 @@ async fn audit(
     detail: String,
     now: i64,
 ) -> Result<(), Problem> {
-    tenant
-        .record(
-            NewAuditEvent {
-                action,
-                actor_id: Some(actor),
-                subject: Some(subject),
-                client: Some(client),
-                detail,
-            },
-            now,
-        )
-        .await?;
-    Ok(())
+    super::record(
+        tenant,
+        action,
+        Some(actor),
+        Some(subject),
+        client,
+        detail,
+        now,
+    )
+    .await
 }

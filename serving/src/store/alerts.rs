@@ -36,6 +36,8 @@ pub struct NewAlert {
     pub model_version: String,
     /// Event time it was raised, Unix seconds.
     pub raised_at: i64,
+    /// The home's zip code, when known (territory routing uses it).
+    pub zip: Option<String>,
 }
 
 /// An alert as stored.
@@ -71,6 +73,8 @@ pub struct StoredAlert {
     pub updated_at: i64,
     /// The deal's value, when converted and recorded.
     pub outcome_value: Option<f64>,
+    /// The home's zip code, when known.
+    pub zip: Option<String>,
 }
 
 /// One change in an alert's history.
@@ -110,6 +114,8 @@ pub enum AlertSort {
     Newest,
     /// Highest score first.
     Score,
+    /// Earliest raised first (no cursor: for routing runs).
+    Oldest,
 }
 
 /// Where the previous page ended.
@@ -173,7 +179,7 @@ pub struct AlertCounts {
 }
 
 const ALERT_COLUMNS: &str = "id, org_id, contact_id, property_id, kind, score, confidence, reasons, \
-     model_version, raised_at, ingested_at, status, assignee_id, updated_at, outcome_value";
+     model_version, raised_at, ingested_at, status, assignee_id, updated_at, outcome_value, zip";
 
 /// Rows per ingest transaction.
 const INGEST_BATCH: usize = 500;
@@ -233,7 +239,7 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("alert reasons: {e}")))?;
                 let done = sqlx::query(&format!(
                     "INSERT INTO alerts ({ALERT_COLUMNS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', NULL, $11, NULL)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', NULL, $11, NULL, $12)
                      ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(&a.id)
@@ -247,6 +253,7 @@ impl Store {
                 .bind(&a.model_version)
                 .bind(a.raised_at)
                 .bind(now)
+                .bind(a.zip.as_deref())
                 .execute(&mut *tx)
                 .await
                 .map_err(failed("storing an alert"))?;
@@ -318,6 +325,7 @@ impl Tenant<'_> {
         let order = match filter.sort {
             AlertSort::Newest => "raised_at DESC, id DESC",
             AlertSort::Score => "score DESC, id DESC",
+            AlertSort::Oldest => "raised_at, id",
         };
         binds.push(Bind::Int(filter.limit));
         let sql = format!(
@@ -505,5 +513,6 @@ fn alert_from(r: &AnyRow) -> Result<StoredAlert> {
         assignee_id: get(r, "assignee_id")?,
         updated_at: get(r, "updated_at")?,
         outcome_value: get(r, "outcome_value")?,
+        zip: get(r, "zip")?,
     })
 }

@@ -11,6 +11,7 @@
 //! from a client-supplied id.
 
 mod alerts;
+mod routing;
 mod security;
 mod tenant;
 
@@ -25,6 +26,7 @@ pub use alerts::{
     AlertChange, AlertCounts, AlertFilter, AlertMove, AlertSort, Cursor, IngestReport, NewAlert,
     StoredAlert,
 };
+pub use routing::{AgentProfile, AgentStanding};
 pub use security::{
     ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, PasswordReset, TotpFactor,
 };

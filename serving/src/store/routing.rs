@@ -1,0 +1,194 @@
+//! What routing reads and keeps: agent profiles with their current load and record,
+//! each organization's rules, and the routing memory between decisions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Result, StoreError, Tenant, failed, get};
+use crate::alerts::{AlertKind, AlertStatus};
+use crate::routing::{AgentLoad, RoutingState, Rule};
+
+/// An agent's routing profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentProfile {
+    /// The user.
+    pub user_id: String,
+    /// Zip codes of their territory.
+    pub zips: BTreeSet<String>,
+    /// Alert kinds they handle.
+    pub skills: BTreeSet<AlertKind>,
+    /// Most open alerts at a time.
+    pub capacity: u32,
+    /// Whether routing may choose them.
+    pub active: bool,
+}
+
+/// A profile with the agent's alerts now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentStanding {
+    /// The profile.
+    pub profile: AgentProfile,
+    /// Alerts assigned or contacted.
+    pub open: u32,
+    /// Alerts converted.
+    pub converted: u32,
+    /// Alerts dismissed or expired.
+    pub lost: u32,
+}
+
+impl AgentStanding {
+    /// Converted over closed; 0 with no closed alerts.
+    pub fn conversion_rate(&self) -> f64 {
+        let closed = self.converted + self.lost;
+        if closed == 0 {
+            0.0
+        } else {
+            f64::from(self.converted) / f64::from(closed)
+        }
+    }
+
+    /// The agent as the routing engine sees them.
+    pub fn load(&self) -> AgentLoad {
+        AgentLoad {
+            id: self.profile.user_id.clone(),
+            zips: self.profile.zips.clone(),
+            skills: self.profile.skills.clone(),
+            capacity: self.profile.capacity,
+            open: self.open,
+            conversion_rate: self.conversion_rate(),
+        }
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T, what: &str) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+impl Tenant<'_> {
+    /// Creates or replaces an agent's profile.
+    pub async fn set_agent_profile(&self, p: &AgentProfile, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO agent_profiles (org_id, user_id, zips, skills, capacity, active, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (org_id, user_id) DO UPDATE SET zips = excluded.zips,
+                 skills = excluded.skills, capacity = excluded.capacity,
+                 active = excluded.active, updated_at = excluded.updated_at",
+        )
+        .bind(&self.org)
+        .bind(&p.user_id)
+        .bind(to_json(&p.zips, "zips")?)
+        .bind(to_json(&p.skills, "skills")?)
+        .bind(i64::from(p.capacity))
+        .bind(i64::from(p.active))
+        .bind(now)
+        .execute(self.store.pool())
+        .await
+        .map_err(failed("storing an agent profile"))?;
+        Ok(())
+    }
+
+    /// Every agent profile with the agent's current alerts, by user id.
+    pub async fn agent_standings(&self) -> Result<Vec<AgentStanding>> {
+        let rows = sqlx::query(
+            "SELECT user_id, zips, skills, capacity, active FROM agent_profiles
+             WHERE org_id = $1 ORDER BY user_id",
+        )
+        .bind(&self.org)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(failed("reading agent profiles"))?;
+        let counts = sqlx::query(
+            "SELECT assignee_id, status, COUNT(*) AS n FROM alerts
+             WHERE org_id = $1 AND assignee_id IS NOT NULL GROUP BY assignee_id, status",
+        )
+        .bind(&self.org)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(failed("counting agents' alerts"))?;
+        let mut by_agent: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
+        for r in &counts {
+            let agent: String = get(r, "assignee_id")?;
+            let status: String = get(r, "status")?;
+            let n = get::<i64>(r, "n")? as u32;
+            let entry = by_agent.entry(agent).or_default();
+            match status.parse::<AlertStatus>().map_err(StoreError::Corrupt)? {
+                AlertStatus::Converted => entry.1 += n,
+                AlertStatus::Dismissed | AlertStatus::Expired => entry.2 += n,
+                AlertStatus::Assigned | AlertStatus::Contacted => entry.0 += n,
+                AlertStatus::New => {}
+            }
+        }
+        rows.iter()
+            .map(|r| {
+                let user_id: String = get(r, "user_id")?;
+                let zips: String = get(r, "zips")?;
+                let skills: String = get(r, "skills")?;
+                let (open, converted, lost) = by_agent.get(&user_id).copied().unwrap_or_default();
+                Ok(AgentStanding {
+                    profile: AgentProfile {
+                        zips: json(&zips, "agent zips")?,
+                        skills: json(&skills, "agent skills")?,
+                        capacity: get::<i64>(r, "capacity")? as u32,
+                        active: get::<i64>(r, "active")? != 0,
+                        user_id,
+                    },
+                    open,
+                    converted,
+                    lost,
+                })
+            })
+            .collect()
+    }
+
+    /// The organization's rules and routing memory (none configured: empty).
+    pub async fn routing(&self) -> Result<(Vec<Rule>, RoutingState)> {
+        let row = sqlx::query("SELECT rules, state FROM routing_configs WHERE org_id = $1")
+            .bind(&self.org)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(failed("reading the routing rules"))?;
+        match row {
+            Some(r) => {
+                let rules: String = get(&r, "rules")?;
+                let state: String = get(&r, "state")?;
+                Ok((
+                    json(&rules, "routing rules")?,
+                    json(&state, "routing state")?,
+                ))
+            }
+            None => Ok((Vec::new(), RoutingState::default())),
+        }
+    }
+
+    /// Replaces the rules (and starts the routing memory afresh).
+    pub async fn set_routing_rules(&self, rules: &[Rule], now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO routing_configs (org_id, rules, state, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org_id) DO UPDATE SET rules = excluded.rules, state = excluded.state,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(&self.org)
+        .bind(to_json(&rules, "routing rules")?)
+        .bind(to_json(&RoutingState::default(), "routing state")?)
+        .bind(now)
+        .execute(self.store.pool())
+        .await
+        .map_err(failed("storing the routing rules"))?;
+        Ok(())
+    }
+
+    /// Keeps the routing memory after a round of decisions.
+    pub async fn save_routing_state(&self, state: &RoutingState, now: i64) -> Result<()> {
+        sqlx::query("UPDATE routing_configs SET state = $1, updated_at = $2 WHERE org_id = $3")
+            .bind(to_json(state, "routing state")?)
+            .bind(now)
+            .bind(&self.org)
+            .execute(self.store.pool())
+            .await
+            .map_err(failed("storing the routing state"))?;
+        Ok(())
+    }
+}
