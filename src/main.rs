@@ -716,9 +716,20 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 Default::default()
             };
+            // Each homeowner's agent of record, for relationship routing.
+            let contacts = config.lake_dir().join("raw").join("contacts");
+            let of_record: std::collections::HashMap<i64, i64> = if contacts.is_dir() {
+                roi_pipeline::lake::read_table::<roi_schemas::entity::Contact>(&contacts)
+                    .with_context(|| format!("reading {}", contacts.display()))?
+                    .into_iter()
+                    .filter_map(|c| Some((c.contact_id.0, c.agent_id?.0)))
+                    .collect()
+            } else {
+                Default::default()
+            };
             let alerts = rows
                 .iter()
-                .map(|a| new_alert(a, &zips))
+                .map(|a| new_alert(a, &zips, &of_record))
                 .collect::<Result<Vec<_>>>()?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let (store, _) =
@@ -791,6 +802,7 @@ async fn orgs(store: &roi_serving::store::Store, command: OrgsCommand) -> Result
 fn new_alert(
     a: &roi_schemas::alert::Alert,
     zips: &std::collections::HashMap<i64, String>,
+    of_record: &std::collections::HashMap<i64, i64>,
 ) -> Result<roi_serving::store::NewAlert> {
     use roi_schemas::table::StrEnum;
     Ok(roi_serving::store::NewAlert {
@@ -809,5 +821,6 @@ fn new_alert(
         model_version: a.model_version.clone(),
         raised_at: a.created_at.timestamp(),
         zip: a.property_id.and_then(|p| zips.get(&p.0).cloned()),
+        agent_of_record: of_record.get(&a.contact_id.0).copied(),
     })
 }

@@ -33,6 +33,7 @@ fn alert(n: i64, lake_org: i64, kind: AlertKind, score: f64) -> NewAlert {
         model_version: format!("{kind}-v1"),
         raised_at: 1_700_000_000 + n * 86_400,
         zip: Some(format!("5001{}", n % 2)),
+        agent_of_record: (n == 5).then_some(42),
     }
 }
 
@@ -328,11 +329,14 @@ async fn routing_assigns_new_alerts_by_the_rules_and_says_why(app: &TestApp) {
     )
     .await
     .expect_problem(422, "five-digit");
+    // Ann is also the pipeline's agent 42: the agent of record of al-7-5's homeowner.
+    let mut ann_profile = profile(&["50010"], &["sell"], 10);
+    ann_profile["lake_agent_id"] = json!(42);
     app.call(
         "PUT",
         &format!("/agents/{ann_id}"),
         Some(&owner),
-        Some(profile(&["50010"], &["sell"], 10)),
+        Some(ann_profile),
     )
     .await
     .expect(200);
@@ -345,6 +349,7 @@ async fn routing_assigns_new_alerts_by_the_rules_and_says_why(app: &TestApp) {
     .await
     .expect(200);
     let rules = json!({"rules": [
+        {"name": "agent of record", "strategies": [{"strategy": "relationship"}]},
         {"name": "local specialist", "strategies": [{"strategy": "territory"}, {"strategy": "skill"}, {"strategy": "workload"}]},
         {"name": "anyone", "strategies": [{"strategy": "round_robin"}]},
     ]});
@@ -392,7 +397,12 @@ async fn routing_assigns_new_alerts_by_the_rules_and_says_why(app: &TestApp) {
     );
     // al-7-3: refinance, Bob is full -> the fallback round-robin, which can only give Ann.
     assert_eq!(who("al-7-3"), Some((ann_id.clone(), "anyone".into())));
-    // Ann has room for all the rest.
+    // al-7-5: a refinance in 50011 (neither Ann's zip nor skill), but Ann is the
+    // homeowner's agent of record: the first rule gives it to her.
+    assert_eq!(
+        who("al-7-5"),
+        Some((ann_id.clone(), "agent of record".into()))
+    );
     assert_eq!(routed.len(), 6, "{}", run.text);
     let detail = app.get("/alerts/al-7-0", Some(&owner)).await.expect(200);
     let why = detail.json["history"][0]["detail"]

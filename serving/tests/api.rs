@@ -163,6 +163,7 @@ async fn no_route_lets_one_organization_reach_another(app: &TestApp) {
         model_version: "sell-v1".into(),
         raised_at: 1_700_000_000,
         zip: Some("50010".into()),
+        agent_of_record: None,
     };
     let ingested = app
         .state

@@ -607,6 +607,7 @@ mod tests {
             updated_at: 0,
             outcome_value: None,
             zip: None,
+            agent_of_record: None,
         }
     }
 

@@ -33,6 +33,10 @@ pub(crate) struct ProfileRequest {
     /// Whether routing may choose them (default true).
     #[serde(default = "yes")]
     active: bool,
+    /// The pipeline's id for this agent (`agent_id` in the lake), so that homeowners whose
+    /// agent of record they are reach them by the relationship strategy.
+    #[serde(default)]
+    lake_agent_id: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -169,6 +173,11 @@ pub(crate) async fn set_profile(
         active: req.active,
     };
     tenant.set_agent_profile(&profile, unix_now()).await?;
+    if let Some(lake_agent_id) = req.lake_agent_id {
+        tenant
+            .link_lake_agent(lake_agent_id, &id, unix_now())
+            .await?;
+    }
     let standing = tenant
         .agent_standings()
         .await?
@@ -253,6 +262,7 @@ pub(crate) async fn route_new(
             ..AlertFilter::default()
         })
         .await?;
+    let of_record = tenant.lake_agents().await?;
     let now = unix_now();
     let mut run = RouteRun {
         routed: Vec::new(),
@@ -262,7 +272,9 @@ pub(crate) async fn route_new(
         let facts = AlertFacts {
             kind: alert.kind,
             zip: alert.zip.clone(),
-            agent_of_record: None,
+            agent_of_record: alert
+                .agent_of_record
+                .and_then(|a| of_record.get(&a).cloned()),
         };
         let Some(decision) = route(&facts, &agents, &rules, &mut memory) else {
             run.unrouted.push(alert.id);

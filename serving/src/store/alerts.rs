@@ -38,6 +38,8 @@ pub struct NewAlert {
     pub raised_at: i64,
     /// The home's zip code, when known (territory routing uses it).
     pub zip: Option<String>,
+    /// The homeowner's agent of record (the pipeline's agent id), when known.
+    pub agent_of_record: Option<i64>,
 }
 
 /// An alert as stored.
@@ -75,6 +77,8 @@ pub struct StoredAlert {
     pub outcome_value: Option<f64>,
     /// The home's zip code, when known.
     pub zip: Option<String>,
+    /// The homeowner's agent of record (the pipeline's agent id), when known.
+    pub agent_of_record: Option<i64>,
 }
 
 /// One change in an alert's history.
@@ -179,7 +183,8 @@ pub struct AlertCounts {
 }
 
 const ALERT_COLUMNS: &str = "id, org_id, contact_id, property_id, kind, score, confidence, reasons, \
-     model_version, raised_at, ingested_at, status, assignee_id, updated_at, outcome_value, zip";
+     model_version, raised_at, ingested_at, status, assignee_id, updated_at, outcome_value, zip, \
+     agent_of_record";
 
 /// Rows per ingest transaction.
 const INGEST_BATCH: usize = 500;
@@ -239,7 +244,7 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("alert reasons: {e}")))?;
                 let done = sqlx::query(&format!(
                     "INSERT INTO alerts ({ALERT_COLUMNS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', NULL, $11, NULL, $12)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', NULL, $11, NULL, $12, $13)
                      ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(&a.id)
@@ -254,6 +259,7 @@ impl Store {
                 .bind(a.raised_at)
                 .bind(now)
                 .bind(a.zip.as_deref())
+                .bind(a.agent_of_record)
                 .execute(&mut *tx)
                 .await
                 .map_err(failed("storing an alert"))?;
@@ -514,5 +520,6 @@ fn alert_from(r: &AnyRow) -> Result<StoredAlert> {
         updated_at: get(r, "updated_at")?,
         outcome_value: get(r, "outcome_value")?,
         zip: get(r, "zip")?,
+        agent_of_record: get(r, "agent_of_record")?,
     })
 }

@@ -143,6 +143,51 @@ impl Tenant<'_> {
             .collect()
     }
 
+    /// Links the pipeline's agent id to a user (replacing an earlier link of either).
+    pub async fn link_lake_agent(&self, lake_agent_id: i64, user_id: &str, now: i64) -> Result<()> {
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(failed("starting a transaction"))?;
+        sqlx::query(
+            "DELETE FROM lake_agents WHERE org_id = $1 AND (lake_agent_id = $2 OR user_id = $3)",
+        )
+        .bind(&self.org)
+        .bind(lake_agent_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("replacing an agent link"))?;
+        sqlx::query(
+            "INSERT INTO lake_agents (org_id, lake_agent_id, user_id, linked_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&self.org)
+        .bind(lake_agent_id)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("linking an agent to the pipeline"))?;
+        tx.commit()
+            .await
+            .map_err(failed("committing an agent link"))?;
+        Ok(())
+    }
+
+    /// The pipeline's agent ids and the users they are, by pipeline id.
+    pub async fn lake_agents(&self) -> Result<BTreeMap<i64, String>> {
+        let rows = sqlx::query("SELECT lake_agent_id, user_id FROM lake_agents WHERE org_id = $1")
+            .bind(&self.org)
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(failed("reading agent links"))?;
+        rows.iter()
+            .map(|r| Ok((get(r, "lake_agent_id")?, get(r, "user_id")?)))
+            .collect()
+    }
+
     /// The organization's rules and routing memory (none configured: empty).
     pub async fn routing(&self) -> Result<(Vec<Rule>, RoutingState)> {
         let row = sqlx::query("SELECT rules, state FROM routing_configs WHERE org_id = $1")
