@@ -194,6 +194,24 @@ impl Limiter {
         }
     }
 
+    /// Refuses with a 429 problem while `key` has used up `policy` (an account locked
+    /// after failures), without counting a hit; `what` says what failed too often.
+    pub async fn refuse_if_locked(
+        &self,
+        key: &str,
+        policy: Policy,
+        now: i64,
+        what: &str,
+    ) -> Result<(), Problem> {
+        match self.peek(key, policy, now).await {
+            Decision::Allow => Ok(()),
+            Decision::Deny { retry_after } => Err(Problem::too_many_requests(
+                format!("too many {what}; try again in {retry_after} s"),
+                retry_after,
+            )),
+        }
+    }
+
     /// Counts a hit and turns a denial into a 429 problem that says what was limited.
     pub async fn check(
         &self,

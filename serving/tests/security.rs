@@ -708,4 +708,21 @@ async fn password_change_and_reset_end_every_session(app: &TestApp) {
     ] {
         assert!(audit.text.contains(action), "{action}");
     }
+    // Guessing the current password locks the change after login_failures_per_account.
+    for _ in 0..5 {
+        app.post(
+            "/auth/password",
+            Some(&owner_token),
+            change("a wrong guess!", "another long password"),
+        )
+        .await
+        .expect_problem(401, "current password is wrong");
+    }
+    app.post(
+        "/auth/password",
+        Some(&owner_token),
+        change(PASSWORD, "another long password"),
+    )
+    .await
+    .expect_problem(429, "too many wrong passwords");
 }

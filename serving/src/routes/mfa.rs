@@ -13,7 +13,7 @@ use crate::auth::secret::hash_secret;
 use crate::auth::totp;
 use crate::auth::{Enrolling, Principal};
 use crate::problem::{Json, Problem, ProblemBody};
-use crate::ratelimit::{ClientAddr, Decision};
+use crate::ratelimit::ClientAddr;
 use crate::role::Role;
 use crate::store::{MfaChallenge, Tenant, TotpFactor, User};
 use crate::unix_now;
@@ -125,17 +125,7 @@ pub(crate) async fn verify(
         ));
     }
     let tenant = Tenant::new(&state.store, challenge.org_id.clone());
-    let account = format!("mfa-account:{}", challenge.user_id);
-    if let Decision::Deny { retry_after } = state
-        .limiter
-        .peek(&account, limits.mfa_failures_per_account, now)
-        .await
-    {
-        return Err(Problem::too_many_requests(
-            format!("too many wrong codes for this account; try again in {retry_after} s"),
-            retry_after,
-        ));
-    }
+    let account = guard_account(&state, &challenge.user_id, now).await?;
     let (Some(user), Some(factor)) = (
         tenant.user(&challenge.user_id).await?,
         tenant.totp_factor(&challenge.user_id).await?,
@@ -357,7 +347,7 @@ pub(crate) async fn confirm(
             ));
         }
     };
-    let account = guard_account(&state, &user, now).await?;
+    let account = guard_account(&state, &user.id, now).await?;
     let secret = secret_of(&factor)?;
     let Some(step) = totp::matching_step(&secret, &req.code, now, factor.last_step) else {
         state
@@ -532,18 +522,17 @@ async fn confirmed_factor(tenant: &Tenant<'_>, user: &User) -> Result<TotpFactor
 }
 
 /// Refuses while the account is locked after wrong codes; returns the counter's key.
-async fn guard_account(state: &AppState, user: &User, now: i64) -> Result<String, Problem> {
-    let account = format!("mfa-account:{}", user.id);
-    if let Decision::Deny { retry_after } = state
+async fn guard_account(state: &AppState, user_id: &str, now: i64) -> Result<String, Problem> {
+    let account = format!("mfa-account:{user_id}");
+    state
         .limiter
-        .peek(&account, state.config.limits.mfa_failures_per_account, now)
-        .await
-    {
-        return Err(Problem::too_many_requests(
-            format!("too many wrong codes for this account; try again in {retry_after} s"),
-            retry_after,
-        ));
-    }
+        .refuse_if_locked(
+            &account,
+            state.config.limits.mfa_failures_per_account,
+            now,
+            "wrong codes for this account",
+        )
+        .await?;
     Ok(account)
 }
 
@@ -559,7 +548,7 @@ async fn prove(
     recovery: bool,
     now: i64,
 ) -> Result<(), Problem> {
-    let account = guard_account(state, user, now).await?;
+    let account = guard_account(state, &user.id, now).await?;
     let check = Check {
         tenant,
         user,

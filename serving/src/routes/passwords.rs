@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::auth::password::check_policy;
 use crate::auth::secret::{hash_secret, new_secret};
 use crate::problem::{Json, Problem, ProblemBody};
-use crate::ratelimit::{ClientAddr, Decision};
+use crate::ratelimit::ClientAddr;
 use crate::role::Role;
 use crate::store::Tenant;
 use crate::unix_now;
@@ -74,12 +74,10 @@ pub(crate) async fn change(
     let now = unix_now();
     let policy = state.config.limits.login_failures_per_account;
     let account = format!("password-account:{}", principal.user_id);
-    if let Decision::Deny { retry_after } = state.limiter.peek(&account, policy, now).await {
-        return Err(Problem::too_many_requests(
-            format!("too many wrong passwords; try again in {retry_after} s"),
-            retry_after,
-        ));
-    }
+    state
+        .limiter
+        .refuse_if_locked(&account, policy, now, "wrong passwords")
+        .await?;
     check_policy(&req.new_password)?;
     let tenant = principal.tenant(&state.store);
     let user = tenant

@@ -230,11 +230,7 @@ impl Store {
         let links: HashMap<i64, String> = self.lake_links().await?.into_iter().collect();
         let mut report = IngestReport::default();
         for chunk in alerts.chunks(INGEST_BATCH) {
-            let mut tx = self
-                .pool()
-                .begin()
-                .await
-                .map_err(failed("starting a transaction"))?;
+            let mut tx = self.begin().await?;
             for a in chunk {
                 let Some(org_id) = links.get(&a.lake_org_id) else {
                     *report.unlinked.entry(a.lake_org_id).or_default() += 1;
@@ -396,12 +392,7 @@ impl Tenant<'_> {
     /// (optimistic: two people acting at once cannot both move it). False when it was
     /// not (it moved meanwhile, or there is no such alert).
     pub async fn move_alert(&self, id: &str, change: &AlertMove<'_>, now: i64) -> Result<bool> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         // NULLs are written as SQL literals, not bound: through sqlx's `Any` driver a bound
         // NULL is typed differently from a bound value, and PostgreSQL then refuses the
         // value when the cached statement is reused.

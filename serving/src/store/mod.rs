@@ -1,7 +1,7 @@
 //! The relational store: one data-access layer over SQLite (default) or PostgreSQL.
 //!
 //! Both backends run the same portable SQL through sqlx's `Any` driver: text ids made by
-//! the server, times as Unix seconds, `$N` placeholders (SQLite accepts them too).
+//! the server, times as Unix seconds, `$N` parameters (SQLite accepts them too).
 //! Migrations in `serving/migrations/` are embedded in the binary and run on start.
 //!
 //! Tenant data is reached only through [`Tenant`], whose every query carries the
@@ -288,11 +288,7 @@ impl Store {
             mfa_required: false,
             created_at: now,
         };
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO organizations (id, slug, name, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -415,6 +411,14 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Starts a transaction.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        self.pool
+            .begin()
+            .await
+            .map_err(failed("starting a transaction"))
     }
 }
 

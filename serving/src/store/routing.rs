@@ -145,12 +145,7 @@ impl Tenant<'_> {
 
     /// Links the pipeline's agent id to a user (replacing an earlier link of either).
     pub async fn link_lake_agent(&self, lake_agent_id: i64, user_id: &str, now: i64) -> Result<()> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         sqlx::query(
             "DELETE FROM lake_agents WHERE org_id = $1 AND (lake_agent_id = $2 OR user_id = $3)",
         )

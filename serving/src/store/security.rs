@@ -6,8 +6,8 @@
 use sqlx::any::AnyRow;
 
 use super::{
-    ORGANIZATION_COLUMNS, Organization, Result, Store, StoreError, Tenant, failed, get,
-    organization_from, unique,
+    ORGANIZATION_COLUMNS, Organization, Result, Store, StoreError, Tenant, USER_COLUMNS, failed,
+    get, organization_from, unique,
 };
 use crate::role::Role;
 
@@ -260,12 +260,7 @@ impl Tenant<'_> {
         reset: Option<&str>,
         now: i64,
     ) -> Result<Option<u64>> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         if let Some(reset_id) = reset {
             let done = sqlx::query(
                 "UPDATE password_resets SET used_at = $1 WHERE org_id = $2 AND id = $3 AND used_at IS NULL",
@@ -344,11 +339,11 @@ impl Tenant<'_> {
         provider: &str,
         subject: &str,
     ) -> Result<Option<super::User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.org_id, u.email, u.name, u.role, u.password_hash, u.created_at
-             FROM oidc_identities i JOIN users u ON u.id = i.user_id AND u.org_id = i.org_id
-             WHERE i.org_id = $1 AND i.provider = $2 AND i.subject = $3",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 AND id =
+                 (SELECT user_id FROM oidc_identities
+                  WHERE org_id = $1 AND provider = $2 AND subject = $3)"
+        ))
         .bind(&self.org)
         .bind(provider)
         .bind(subject)
@@ -454,12 +449,7 @@ impl Tenant<'_> {
     /// Starts an enrolment with a new secret, replacing an unconfirmed one. A confirmed
     /// factor is never replaced here ([`StoreError::Conflict`]): it must be removed first.
     pub async fn begin_totp(&self, user_id: &str, secret: &str, now: i64) -> Result<()> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         sqlx::query(
             "DELETE FROM totp_factors WHERE org_id = $1 AND user_id = $2 AND confirmed_at IS NULL",
         )
@@ -498,12 +488,7 @@ impl Tenant<'_> {
         recovery_hashes: &[String],
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         let done = sqlx::query(
             "UPDATE totp_factors SET confirmed_at = $1, last_step = $2
              WHERE org_id = $3 AND user_id = $4 AND confirmed_at IS NULL AND last_step < $2",
@@ -545,12 +530,7 @@ impl Tenant<'_> {
     /// Removes a user's factor, recovery codes and open challenges; false when they had
     /// no factor.
     pub async fn remove_totp(&self, user_id: &str) -> Result<bool> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         let done = sqlx::query("DELETE FROM totp_factors WHERE org_id = $1 AND user_id = $2")
             .bind(&self.org)
             .bind(user_id)
@@ -580,12 +560,7 @@ impl Tenant<'_> {
         hashes: &[String],
         now: i64,
     ) -> Result<()> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         replace_codes(&mut tx, &self.org, user_id, hashes, now).await?;
         tx.commit()
             .await

@@ -147,12 +147,7 @@ impl<'s> Tenant<'s> {
         user: NewUser,
         now: i64,
     ) -> Result<User> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         let done = sqlx::query(
             "UPDATE invitations SET accepted_at = $1 WHERE org_id = $2 AND id = $3 AND accepted_at IS NULL",
         )
@@ -260,12 +255,7 @@ impl<'s> Tenant<'s> {
         now: i64,
         expires_at: i64,
     ) -> Result<bool> {
-        let mut tx = self
-            .store
-            .pool()
-            .begin()
-            .await
-            .map_err(failed("starting a transaction"))?;
+        let mut tx = self.store.begin().await?;
         let done = sqlx::query(
             "UPDATE refresh_tokens SET used_at = $1
              WHERE org_id = $2 AND id = $3 AND used_at IS NULL AND revoked_at IS NULL",
