@@ -3,6 +3,7 @@
 //! This binary only parses arguments, loads configuration and calls the library crates.
 
 mod config;
+mod seed;
 mod summary;
 
 use std::path::PathBuf;
@@ -470,6 +471,13 @@ fn run(cli: Cli) -> Result<()> {
                 .and_then(roi_features::day::month_start);
             let judged = runtime.block_on(roi_jobs::propensity::judge_alerts(&lake, since))?;
             summary::print_alert_outcomes(&judged, &trained, since);
+            println!();
+            println!("bringing the alerts into the store and routing them to agents...");
+            let (store, _) =
+                runtime.block_on(roi_serving::server::open_store(&config.database()))?;
+            let seeded = runtime.block_on(seed::seed_demo(&store, &lake, &config.data_dir));
+            runtime.block_on(store.close());
+            summary::print_seeded(&seeded?);
         }
         Command::Stream(args) => {
             let lake = config.lake_dir();
@@ -695,42 +703,7 @@ fn run(cli: Cli) -> Result<()> {
             result?;
         }
         Command::Alerts(AlertsCommand::Ingest) => {
-            let dir = config.lake_dir().join("alerts").join("alerts");
-            if !dir.is_dir() {
-                anyhow::bail!(
-                    "no alerts at {}: run `roi stream` (or `roi demo`) first",
-                    dir.display()
-                );
-            }
-            let rows: Vec<roi_schemas::alert::Alert> = roi_pipeline::lake::read_table(&dir)
-                .with_context(|| format!("reading the alerts at {}", dir.display()))?;
-            // The homes' zip codes, for territory routing, from the property master when
-            // the batch jobs have built it.
-            let master = config.lake_dir().join("curated").join("property_master");
-            let zips: std::collections::HashMap<i64, String> = if master.is_dir() {
-                roi_pipeline::lake::read_table::<roi_schemas::curated::PropertyMaster>(&master)
-                    .with_context(|| format!("reading {}", master.display()))?
-                    .into_iter()
-                    .filter_map(|p| Some((p.property_id.0, p.zip?)))
-                    .collect()
-            } else {
-                Default::default()
-            };
-            // Each homeowner's agent of record, for relationship routing.
-            let contacts = config.lake_dir().join("raw").join("contacts");
-            let of_record: std::collections::HashMap<i64, i64> = if contacts.is_dir() {
-                roi_pipeline::lake::read_table::<roi_schemas::entity::Contact>(&contacts)
-                    .with_context(|| format!("reading {}", contacts.display()))?
-                    .into_iter()
-                    .filter_map(|c| Some((c.contact_id.0, c.agent_id?.0)))
-                    .collect()
-            } else {
-                Default::default()
-            };
-            let alerts = rows
-                .iter()
-                .map(|a| new_alert(a, &zips, &of_record))
-                .collect::<Result<Vec<_>>>()?;
+            let alerts = seed::lake_alerts(&config.lake_dir())?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let (store, _) =
                 runtime.block_on(roi_serving::server::open_store(&config.database()))?;
@@ -748,6 +721,17 @@ fn run(cli: Cli) -> Result<()> {
                 println!(
                     "  {n} skipped: pipeline organization {lake_org} is linked to no organization (roi orgs link SLUG {lake_org})"
                 );
+            }
+            // Running servers push the new alerts at once when told through Redis (else
+            // at their next poll of the event log).
+            if report.inserted > 0
+                && let Some(url) = &config.serve.redis_url
+                && let Err(e) = runtime.block_on(roi_serving::push::announce(
+                    url,
+                    &config.serve.redis_namespace,
+                ))
+            {
+                eprintln!("warning: could not announce the new alerts through Redis: {e}");
             }
         }
         Command::Config(ConfigCommand::Show) => {
@@ -796,31 +780,4 @@ async fn orgs(store: &roi_serving::store::Store, command: OrgsCommand) -> Result
         }
     }
     Ok(())
-}
-
-/// The store's form of an alert the streaming job raised.
-fn new_alert(
-    a: &roi_schemas::alert::Alert,
-    zips: &std::collections::HashMap<i64, String>,
-    of_record: &std::collections::HashMap<i64, i64>,
-) -> Result<roi_serving::store::NewAlert> {
-    use roi_schemas::table::StrEnum;
-    Ok(roi_serving::store::NewAlert {
-        id: a.alert_id.clone(),
-        lake_org_id: a.org_id.0,
-        contact_id: a.contact_id.0,
-        property_id: a.property_id.map(|p| p.0),
-        kind: a
-            .kind
-            .as_str()
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("alert {}: kind {e}", a.alert_id))?,
-        score: a.score,
-        confidence: a.confidence,
-        reasons: a.reasons.clone(),
-        model_version: a.model_version.clone(),
-        raised_at: a.created_at.timestamp(),
-        zip: a.property_id.and_then(|p| zips.get(&p.0).cloned()),
-        agent_of_record: of_record.get(&a.contact_id.0).copied(),
-    })
 }

@@ -222,6 +222,50 @@ pub fn print_alert_outcomes(
     );
 }
 
+/// Prints what the demo put in the store: alerts stored, and which were routed to which
+/// agent and why (the first few per organization), with how to see them served.
+pub fn print_seeded(seeded: &crate::seed::Seeded) {
+    const SHOWN: usize = 5;
+    println!(
+        "  {} alerts stored, {} already in the store",
+        seeded.ingest.inserted, seeded.ingest.duplicates
+    );
+    for org in &seeded.orgs {
+        println!(
+            "  {} ({}): {} agents; {} alerts routed now, {} waiting for an agent with room",
+            org.slug,
+            if org.created {
+                "new"
+            } else {
+                "from an earlier run"
+            },
+            org.agents,
+            org.routed.len(),
+            org.waiting
+        );
+        for r in org.routed.iter().take(SHOWN) {
+            println!(
+                "    {} {:<10} score {:.2} -> {}: {}",
+                r.alert_id,
+                r.kind.as_str(),
+                r.score,
+                r.agent,
+                r.why
+            );
+        }
+        if org.routed.len() > SHOWN {
+            println!("    ... and {} more", org.routed.len() - SHOWN);
+        }
+    }
+    match &seeded.credentials {
+        Some(path) => println!(
+            "  see them served: `roi serve`, then sign in as a user listed in {} (GET /alerts, GET /alerts/{{id}}, /ws)",
+            path.display()
+        ),
+        None => println!("  see them served: `roi serve`"),
+    }
+}
+
 /// Prints the feature and signal catalog.
 pub fn print_catalog() {
     use roi_features::catalog::{CATALOG_VERSION, FEATURES};

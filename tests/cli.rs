@@ -86,37 +86,6 @@ fn config_show_layers_file_env_and_flags_and_masks_secrets() {
 }
 
 #[test]
-fn demo_generates_a_world_and_prints_a_summary() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = roi(&["demo", "--scale", "tiny"], tmp.path());
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let summary = text(&out.stdout);
-    assert!(
-        summary.contains("oracle") && summary.contains("events:"),
-        "{summary}"
-    );
-    assert!(
-        summary.contains("property-master: succeeded")
-            && summary.contains("comparables: succeeded")
-            && summary.contains("homes from curated.property_master"),
-        "{summary}"
-    );
-    assert!(
-        summary.contains("alert-training-set: succeeded")
-            && summary.contains("sell-v1 (sell), promoted")
-            && summary.contains("alerts against the world's outcomes"),
-        "{summary}"
-    );
-    assert!(tmp.path().join("data/lake/raw/manifest.json").is_file());
-    assert!(tmp.path().join("data/lake/curated/market_stats").is_dir());
-    assert!(
-        tmp.path()
-            .join("data/lake/models/registry/promoted.json")
-            .is_file()
-    );
-}
-
-#[test]
 fn features_list_prints_the_catalog() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = roi(&["features", "list"], tmp.path());

@@ -23,10 +23,11 @@ use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::oidc::Oidc;
 use crate::problem::Problem;
+use crate::push::Hub;
 use crate::ratelimit::Limiter;
 use crate::routes::{
     alerts, api_keys, audit, auth, health, invitations, mfa, oidc, organization, passwords,
-    routing, users,
+    routing, users, webhooks, ws,
 };
 use crate::store::Store;
 
@@ -51,6 +52,8 @@ pub struct Shared {
     pub limiter: Limiter,
     /// Sign-in providers.
     pub oidc: Oidc,
+    /// Live connections for the alert event push.
+    pub hub: Arc<Hub>,
 }
 
 impl Deref for AppState {
@@ -83,7 +86,73 @@ impl AppState {
             metrics: Metrics::new(),
             limiter,
             oidc,
+            hub: Arc::new(Hub::default()),
         })))
+    }
+
+    /// Starts the work a serving process does besides answering requests: the event
+    /// push (tailing the log, relaying this process's writes, listening to Redis), the
+    /// background router, and reloading the signing keys. Stops when the handle drops.
+    pub fn start_background(&self) -> Background {
+        let mut tasks = Vec::new();
+        let push = &self.config.push;
+        let redis = self
+            .config
+            .redis_url
+            .clone()
+            .map(|url| (url, self.config.redis_namespace.clone()));
+        tasks.push(tokio::spawn(self.hub.clone().tail(
+            self.store.clone(),
+            std::time::Duration::from_millis(push.poll_ms),
+        )));
+        tasks.push(tokio::spawn(crate::push::relay(
+            self.store.events_written(),
+            self.hub.clone(),
+            redis.clone(),
+        )));
+        if let Some((url, namespace)) = redis {
+            tasks.push(tokio::spawn(crate::push::listen(
+                url,
+                namespace,
+                self.hub.clone(),
+            )));
+        }
+        if push.auto_route {
+            tasks.push(tokio::spawn(crate::autoroute::run(
+                self.store.clone(),
+                self.hub.new_alerts(),
+                std::time::Duration::from_secs(push.route_interval_secs),
+            )));
+        }
+        tasks.push(tokio::spawn(crate::webhooks::run(
+            self.store.clone(),
+            self.config.webhooks.clone(),
+            self.hub.appended(),
+        )));
+        let keys = self.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::server::KEY_SYNC_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = keys.keys.sync(&keys.store, crate::unix_now()).await {
+                    tracing::error!(error = %e, "reloading signing keys");
+                }
+            }
+        }));
+        Background(tasks)
+    }
+}
+
+/// The background tasks of a serving process; dropping this stops them.
+#[derive(Debug)]
+pub struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
@@ -110,6 +179,7 @@ impl AppState {
         (name = "api-keys", description = "Keys for machine clients: hashed, scoped, revocable"),
         (name = "alerts", description = "Alerts to agents: lists, detail, life cycle, assignment, statistics"),
         (name = "routing", description = "Agents' territories, skills and capacity; routing rules; routing runs"),
+        (name = "webhooks", description = "Alert events POSTed to your endpoints, signed, retried, replayable"),
     )
 )]
 struct ApiDoc;
@@ -168,6 +238,12 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(alerts::assign))
         .routes(routes!(alerts::get_one))
         .routes(routes!(alerts::change_status))
+        .routes(routes!(alerts::accept))
+        .routes(routes!(ws::connect))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
         .routes(routes!(routing::route_new))
         .routes(routes!(routing::agents))
         .routes(routes!(routing::set_profile))

@@ -76,11 +76,17 @@ pub enum AuditAction {
     /// A password was set with a reset token.
     #[serde(rename = "password.reset")]
     PasswordReset,
+    /// A webhook endpoint was added.
+    #[serde(rename = "webhook.created")]
+    WebhookCreated,
+    /// A webhook endpoint was removed.
+    #[serde(rename = "webhook.deleted")]
+    WebhookDeleted,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 25] = [
         AuditAction::OrganizationCreated,
         AuditAction::LoginSucceeded,
         AuditAction::LoginFailed,
@@ -104,6 +110,8 @@ impl AuditAction {
         AuditAction::PasswordChanged,
         AuditAction::PasswordResetIssued,
         AuditAction::PasswordReset,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookDeleted,
     ];
 
     /// The stored name.
@@ -132,6 +140,8 @@ impl AuditAction {
             AuditAction::PasswordChanged => "password.changed",
             AuditAction::PasswordResetIssued => "password.reset_issued",
             AuditAction::PasswordReset => "password.reset",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookDeleted => "webhook.deleted",
         }
     }
 }

@@ -63,6 +63,39 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Sign-in providers (`[serve.oidc.providers.NAME]`).
     pub oidc: OidcConfig,
+    /// Live push and background routing (`[serve.push]`).
+    pub push: PushConfig,
+    /// Webhook delivery attempts (`[serve.webhooks]`).
+    pub webhooks: crate::webhooks::WebhookConfig,
+}
+
+/// `[serve.push]`: the WebSocket push and the background router.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Seconds between heartbeat pings on each WebSocket; a client silent for two
+    /// intervals is disconnected.
+    pub heartbeat_secs: u64,
+    /// Milliseconds between reads of the event log when nothing announced new events
+    /// (events written by this process, or announced through Redis, are pushed at once).
+    pub poll_ms: u64,
+    /// Whether the server routes new alerts itself, with each organization's rules, as
+    /// they arrive (and re-routes those not accepted in time).
+    pub auto_route: bool,
+    /// Seconds between background routing rounds when no new alerts arrived (for
+    /// re-routing unaccepted alerts).
+    pub route_interval_secs: u64,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            heartbeat_secs: 20,
+            poll_ms: 1000,
+            auto_route: true,
+            route_interval_secs: 15,
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -82,6 +115,8 @@ impl Default for ServeConfig {
             cors_allowed_origins: Vec::new(),
             public_url: None,
             oidc: OidcConfig::default(),
+            push: PushConfig::default(),
+            webhooks: crate::webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -129,6 +164,18 @@ impl ServeConfig {
                     "limit and window_secs must be at least 1",
                 );
             }
+        }
+        if !(1..=3600).contains(&self.push.heartbeat_secs) {
+            return bad("push.heartbeat_secs", "must be between 1 and 3600");
+        }
+        if !(10..=60_000).contains(&self.push.poll_ms) {
+            return bad("push.poll_ms", "must be between 10 and 60000");
+        }
+        if !(1..=86_400).contains(&self.push.route_interval_secs) {
+            return bad("push.route_interval_secs", "must be between 1 and 86400");
+        }
+        if let Err(why) = self.webhooks.validate() {
+            return Err(crate::Error::Config(format!("serve.{why}")));
         }
         if self.issuer.is_empty() {
             return bad("issuer", "must not be empty");

@@ -13,7 +13,12 @@
 //! - [`ratelimit`]: attempt limits on login, refresh and invitation acceptance.
 //! - [`app`]: the router, its OpenAPI 3.1 document, request ids, tracing spans, metrics
 //!   and RFC 7807 problem responses ([`problem`]).
-//! - [`server`]: binding, background key rotation and graceful shutdown.
+//! - [`routing`] and [`autoroute`]: the six routing strategies, and the runs that give
+//!   new alerts to agents (on demand, and in the background as alerts arrive).
+//! - [`push`]: the alert event log pushed live to WebSocket clients (`/ws`), across
+//!   replicas through Redis pub/sub.
+//! - [`server`]: binding, background work (push, routing, key rotation) and graceful
+//!   shutdown.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), roi_serving::Error> {
@@ -28,16 +33,19 @@ pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod autoroute;
 pub mod config;
 pub mod metrics;
 pub mod oidc;
 pub mod problem;
+pub mod push;
 pub mod ratelimit;
 pub mod role;
 mod routes;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod webhooks;
 
 pub use store::StoreError;
 

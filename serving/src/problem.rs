@@ -158,6 +158,11 @@ impl Problem {
         self
     }
 
+    /// What went wrong, as told to the client.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::app::{AppState, router};
 use crate::config::{DatabaseConfig, ServeConfig};
 use crate::store::Store;
-use crate::{Error, Result, unix_now};
+use crate::{Error, Result};
 
 /// How often each replica reloads the signing keys (and rotates them when due). Must be
 /// shorter than [`crate::auth::token::PUBLISH_LEAD_SECS`].
@@ -48,22 +48,12 @@ pub async fn run_with(
         source,
     })?;
     on_listening(addr, &store, migrations);
-    let keys = state.clone();
-    let maintenance = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(KEY_SYNC_INTERVAL);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = keys.keys.sync(&keys.store, unix_now()).await {
-                tracing::error!(error = %e, "reloading signing keys");
-            }
-        }
-    });
+    let background = state.start_background();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    maintenance.abort();
+    drop(background);
     store.close().await;
     served.map_err(|source| Error::Io {
         addr: addr.to_string(),

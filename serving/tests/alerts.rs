@@ -14,6 +14,7 @@ on_both_stores!(
     lists_filter_sort_and_page,
     agents_see_and_move_only_their_alerts,
     routing_assigns_new_alerts_by_the_rules_and_says_why,
+    unaccepted_alerts_move_on_after_the_acceptance_time,
 );
 
 fn alert(n: i64, lake_org: i64, kind: AlertKind, score: f64) -> NewAlert {
@@ -427,4 +428,108 @@ async fn routing_assigns_new_alerts_by_the_rules_and_says_why(app: &TestApp) {
         .find(|a| a["user_id"] == bob_id.as_str())
         .expect("bob");
     assert_eq!(bob_view["open"], 1);
+}
+
+async fn unaccepted_alerts_move_on_after_the_acceptance_time(app: &TestApp) {
+    let owner = acme_with(app, &[alert(1, 7, AlertKind::Sell, 0.8)]).await;
+    let ann = app
+        .invite_and_accept(&owner, "ann@acme.test", "agent")
+        .await;
+    let bob = app
+        .invite_and_accept(&owner, "bob@acme.test", "agent")
+        .await;
+    let (ann_id, bob_id) = (ann.str("/user/id"), bob.str("/user/id"));
+    for id in [&ann_id, &bob_id] {
+        app.call(
+            "PUT",
+            &format!("/agents/{id}"),
+            Some(&owner),
+            Some(json!({"zips": ["50011"], "skills": ["sell"], "capacity": 5})),
+        )
+        .await
+        .expect(200);
+    }
+    let rules = |within: Value| json!({"rules": [{"name": "turns", "strategies": [{"strategy": "round_robin"}]}], "accept_within_secs": within});
+    app.call("PUT", "/routing/rules", Some(&owner), Some(rules(json!(5))))
+        .await
+        .expect_problem(422, "accept_within_secs");
+    app.call(
+        "PUT",
+        "/routing/rules",
+        Some(&owner),
+        Some(rules(json!(60))),
+    )
+    .await
+    .expect(200);
+    let run = app
+        .post("/alerts/route", Some(&owner), json!({}))
+        .await
+        .expect(200);
+    let first = run.json["routed"][0]["agent_id"]
+        .as_str()
+        .expect("routed")
+        .to_owned();
+    let (other, other_session) = if first == ann_id {
+        (bob_id.clone(), &bob)
+    } else {
+        (ann_id.clone(), &ann)
+    };
+    let org = app
+        .state
+        .store
+        .organization_by_slug("acme")
+        .await
+        .expect("read")
+        .expect("acme");
+    let tenant = app.state.store.tenant_of(&org);
+    let assigned_at = tenant
+        .alert("al-7-1")
+        .await
+        .expect("read")
+        .expect("alert")
+        .updated_at;
+    // Within the minute nothing moves; after it, the alert goes to the other agent.
+    let early = roi_serving::autoroute::reroute_unaccepted(&tenant, assigned_at + 59)
+        .await
+        .expect("reroute");
+    assert!(early.placed.is_empty());
+    let late = roi_serving::autoroute::reroute_unaccepted(&tenant, assigned_at + 61)
+        .await
+        .expect("reroute");
+    assert_eq!(late.placed.len(), 1);
+    assert_eq!(late.placed[0].decision.agent_id, other);
+    assert_eq!(late.placed[0].taken_from.as_deref(), Some(first.as_str()));
+    let detail = app.get("/alerts/al-7-1", Some(&owner)).await.expect(200);
+    assert_eq!(detail.json["alert"]["assignee_id"], other.as_str());
+    let why = detail.json["history"][1]["detail"].as_str().unwrap_or("");
+    assert!(why.contains("not accepted within 60 s"), "{why}");
+    // Only the assignee accepts; once accepted, the alert stays.
+    let stranger = if other == ann_id { &bob } else { &ann };
+    app.post(
+        "/alerts/al-7-1/accept",
+        Some(&stranger.str("/access_token")),
+        json!({}),
+    )
+    .await
+    .expect_problem(404, "alert");
+    let accepted = app
+        .post(
+            "/alerts/al-7-1/accept",
+            Some(&other_session.str("/access_token")),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert!(accepted.json["accepted_at"].is_i64());
+    app.post(
+        "/alerts/al-7-1/accept",
+        Some(&other_session.str("/access_token")),
+        json!({}),
+    )
+    .await
+    .expect_problem(409, "already");
+    let much_later = roi_serving::autoroute::reroute_unaccepted(&tenant, assigned_at + 10_000)
+        .await
+        .expect("reroute");
+    assert!(much_later.placed.is_empty());
 }

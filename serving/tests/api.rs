@@ -112,6 +112,8 @@ async fn the_openapi_document_lists_every_route(app: &TestApp) {
         "/agents",
         "/agents/{id}",
         "/routing/rules",
+        "/alerts/{id}/accept",
+        "/ws",
     ] {
         assert!(paths.contains_key(p), "{p} is documented");
     }

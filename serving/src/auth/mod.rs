@@ -115,7 +115,7 @@ impl FromRequestParts<AppState> for Principal {
 /// Finds and verifies the caller's credential: `Authorization: Bearer` with an access
 /// token or an API key, else the session cookie (with the CSRF check on state-changing
 /// methods).
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
+pub(crate) async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Problem> {
     if let Some(header) = parts.headers.get(AUTHORIZATION) {
         let token = header
             .to_str()

@@ -1,6 +1,6 @@
 //! What an API key may reach. A scope is `RESOURCE:read` (GET and HEAD) or
 //! `RESOURCE:write` (every other method), where the resource is the first segment of the
-//! route (`/users/{id}` is `users`; `/me` counts as `users`). Routes that manage
+//! route (`/users/{id}` is `users`; `/me` counts as `users`, `/ws` as `alerts`). Routes that manage
 //! sessions, factors and keys (`/auth/…`, `/api-keys…`) are closed to keys whatever
 //! their scopes. The check runs in the one authentication extractor, so a new route is
 //! covered without its handler doing anything.
@@ -16,6 +16,7 @@ pub const RESOURCES: &[&str] = &[
     "organization",
     "routing",
     "users",
+    "webhooks",
 ];
 
 /// Every valid scope, sorted.
@@ -34,6 +35,8 @@ pub fn needed(method: &Method, route: &str) -> Option<String> {
     let first = route.trim_start_matches('/').split('/').next()?;
     let resource = match first {
         "me" => "users",
+        // The alert event socket.
+        "ws" => "alerts",
         other => RESOURCES.iter().copied().find(|r| *r == other)?,
     };
     let access = if method == Method::GET || method == Method::HEAD {

@@ -94,6 +94,8 @@ pub(crate) struct AlertView {
     updated_at: i64,
     /// The deal's value, when converted and recorded.
     outcome_value: Option<f64>,
+    /// When the assigned agent accepted it (Unix seconds); absent until then.
+    accepted_at: Option<i64>,
 }
 
 impl From<StoredAlert> for AlertView {
@@ -112,6 +114,7 @@ impl From<StoredAlert> for AlertView {
             assignee_id: a.assignee_id,
             updated_at: a.updated_at,
             outcome_value: a.outcome_value,
+            accepted_at: a.accepted_at,
         }
     }
 }
@@ -472,6 +475,49 @@ pub(crate) async fn change_status(
 }
 
 /// Assign (or reassign) alerts to one agent (managers and above).
+/// Accept an alert assigned to you: routing will not move it to another agent.
+///
+/// Organizations that set `accept_within_secs` in their routing rules re-route alerts
+/// their agent has not accepted in that time.
+#[utoipa::path(post, path = "/alerts/{id}/accept", tag = "alerts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Alert id")),
+    responses(
+        (status = 200, description = "The alert as it is now", body = AlertView),
+        (status = 404, description = "No such alert among those you may see", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "Not assigned to you, or accepted already", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn accept(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<AlertView>, Problem> {
+    let tenant = principal.tenant(&state.store);
+    let alert = visible_alert(&tenant, &principal, &id).await?;
+    if alert.status != AlertStatus::Assigned
+        || alert.assignee_id.as_deref() != Some(&principal.user_id)
+    {
+        return Err(Problem::conflict(
+            "only the agent an alert is assigned to can accept it, while it is assigned",
+        ));
+    }
+    if alert.accepted_at.is_some() {
+        return Err(Problem::conflict("you accepted this alert already"));
+    }
+    if !tenant
+        .accept_alert(&id, &principal.user_id, unix_now())
+        .await?
+    {
+        return Err(Problem::conflict(
+            "the alert changed meanwhile; reload it and try again",
+        ));
+    }
+    let now = tenant
+        .alert(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found("alert"))?;
+    Ok(Json(now.into()))
+}
+
 #[utoipa::path(post, path = "/alerts/assign", tag = "alerts", security(("bearer" = [])),
     request_body = BulkAssign,
     responses(
@@ -608,6 +654,7 @@ mod tests {
             outcome_value: None,
             zip: None,
             agent_of_record: None,
+            accepted_at: None,
         }
     }
 

@@ -28,7 +28,8 @@ pub(crate) struct ApiKeyRequest {
     /// The role it acts with: at most the maker's.
     role: Role,
     /// What it may reach: `RESOURCE:read` or `RESOURCE:write` for the resources
-    /// `agents`, `alerts`, `audit`, `invitations`, `organization`, `routing`, `users`.
+    /// `agents`, `alerts`, `audit`, `invitations`, `organization`, `routing`, `users`,
+    /// `webhooks`.
     scopes: Vec<String>,
     /// Days until it stops working (1–3650); absent means it never expires.
     #[serde(default)]

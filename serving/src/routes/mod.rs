@@ -14,6 +14,8 @@ pub(crate) mod organization;
 pub(crate) mod passwords;
 pub(crate) mod routing;
 pub(crate) mod users;
+pub(crate) mod webhooks;
+pub(crate) mod ws;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -7,17 +7,17 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::alerts::{AlertKind, AlertStatus};
+use crate::alerts::AlertKind;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::problem::{Json, Problem, ProblemBody};
 use crate::role::Role;
-use crate::routing::{AlertFacts, Rule, route, validate};
-use crate::store::{AgentProfile, AgentStanding, AlertFilter, AlertMove, AlertSort};
+use crate::routing::{Rule, validate};
+use crate::store::{AgentProfile, AgentStanding};
 use crate::unix_now;
 
-/// Most alerts routed in one run.
-pub const ROUTE_BATCH: i64 = 500;
+/// Longest time an organization may give agents to accept an alert: a week.
+pub const MAX_ACCEPT_WITHIN_SECS: i64 = 7 * 24 * 3600;
 
 /// An agent's routing profile.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -87,6 +87,11 @@ pub(crate) struct RulesDocument {
     /// `performance` (with an optional `floor`).
     #[schema(value_type = Vec<Object>)]
     rules: Vec<Rule>,
+    /// Seconds an assigned agent has to accept an alert (`POST /alerts/{id}/accept`)
+    /// before the server routes it to someone else, 60 to 604,800; absent: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 604800)]
+    accept_within_secs: Option<i64>,
 }
 
 /// One routing decision.
@@ -198,8 +203,11 @@ pub(crate) async fn rules(
     principal: Principal,
 ) -> Result<Json<RulesDocument>, Problem> {
     principal.require(Role::Manager)?;
-    let (rules, _) = principal.tenant(&state.store).routing().await?;
-    Ok(Json(RulesDocument { rules }))
+    let config = principal.tenant(&state.store).routing().await?;
+    Ok(Json(RulesDocument {
+        rules: config.rules,
+        accept_within_secs: config.accept_within_secs,
+    }))
 }
 
 /// Replace the routing rules (admins and above); round-robin cursors and performance
@@ -220,9 +228,16 @@ pub(crate) async fn set_rules(
         return Err(Problem::invalid("rules: at most 100"));
     }
     validate(&doc.rules).map_err(Problem::invalid)?;
+    if let Some(secs) = doc.accept_within_secs
+        && !(60..=MAX_ACCEPT_WITHIN_SECS).contains(&secs)
+    {
+        return Err(Problem::invalid(format!(
+            "accept_within_secs: {secs} is not between 60 and {MAX_ACCEPT_WITHIN_SECS}"
+        )));
+    }
     principal
         .tenant(&state.store)
-        .set_routing_rules(&doc.rules, unix_now())
+        .set_routing_rules(&doc.rules, doc.accept_within_secs, unix_now())
         .await?;
     Ok(Json(doc))
 }
@@ -241,76 +256,23 @@ pub(crate) async fn route_new(
 ) -> Result<Json<RouteRun>, Problem> {
     principal.require(Role::Manager)?;
     let tenant = principal.tenant(&state.store);
-    let (rules, mut memory) = tenant.routing().await?;
-    if rules.is_empty() {
-        return Err(Problem::conflict(
-            "no routing rules are configured: PUT /routing/rules first",
-        ));
-    }
-    let mut agents: Vec<_> = tenant
-        .agent_standings()
+    let report = crate::autoroute::route_new(&tenant, Some(&principal.user_id), unix_now())
         .await?
-        .into_iter()
-        .filter(|s| s.profile.active)
-        .map(|s| s.load())
-        .collect();
-    let oldest_first = tenant
-        .alerts(&AlertFilter {
-            status: Some(AlertStatus::New),
-            sort: AlertSort::Oldest,
-            limit: ROUTE_BATCH,
-            ..AlertFilter::default()
-        })
-        .await?;
-    let of_record = tenant.lake_agents().await?;
-    let now = unix_now();
-    let mut run = RouteRun {
-        routed: Vec::new(),
-        unrouted: Vec::new(),
-    };
-    for alert in oldest_first {
-        let facts = AlertFacts {
-            kind: alert.kind,
-            zip: alert.zip.clone(),
-            agent_of_record: alert
-                .agent_of_record
-                .and_then(|a| of_record.get(&a).cloned()),
-        };
-        let Some(decision) = route(&facts, &agents, &rules, &mut memory) else {
-            run.unrouted.push(alert.id);
-            continue;
-        };
-        let moved = tenant
-            .move_alert(
-                &alert.id,
-                &AlertMove {
-                    from: AlertStatus::New,
-                    to: AlertStatus::Assigned,
-                    assignee_id: Some(&decision.agent_id),
-                    outcome_value: None,
-                    actor_id: Some(&principal.user_id),
-                    detail: format!(
-                        "routed by rule {} ({}): {}",
-                        decision.rule, decision.strategy, decision.reason
-                    ),
-                },
-                now,
-            )
-            .await?;
-        if !moved {
-            continue;
-        }
-        if let Some(a) = agents.iter_mut().find(|a| a.id == decision.agent_id) {
-            a.open += 1;
-        }
-        run.routed.push(Routed {
-            alert_id: alert.id,
-            agent_id: decision.agent_id,
-            rule: decision.rule,
-            strategy: decision.strategy.to_owned(),
-            reason: decision.reason,
-        });
-    }
-    tenant.save_routing_state(&memory, now).await?;
-    Ok(Json(run))
+        .ok_or_else(|| {
+            Problem::conflict("no routing rules are configured: PUT /routing/rules first")
+        })?;
+    Ok(Json(RouteRun {
+        routed: report
+            .placed
+            .into_iter()
+            .map(|p| Routed {
+                alert_id: p.alert_id,
+                agent_id: p.decision.agent_id,
+                rule: p.decision.rule,
+                strategy: p.decision.strategy.to_owned(),
+                reason: p.decision.reason,
+            })
+            .collect(),
+        unrouted: report.unplaced,
+    }))
 }

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::any::AnyRow;
 
+use super::events::{self, EventKind, NewEvent};
 use super::{Result, Store, StoreError, Tenant, failed, get, unique};
 use crate::alerts::{AlertKind, AlertStatus};
 
@@ -79,6 +80,8 @@ pub struct StoredAlert {
     pub zip: Option<String>,
     /// The homeowner's agent of record (the pipeline's agent id), when known.
     pub agent_of_record: Option<i64>,
+    /// When the assigned agent accepted it (none: not accepted yet).
+    pub accepted_at: Option<i64>,
 }
 
 /// One change in an alert's history.
@@ -182,9 +185,9 @@ pub struct AlertCounts {
     pub converted_value: f64,
 }
 
-const ALERT_COLUMNS: &str = "id, org_id, contact_id, property_id, kind, score, confidence, reasons, \
+pub(super) const ALERT_COLUMNS: &str = "id, org_id, contact_id, property_id, kind, score, confidence, reasons, \
      model_version, raised_at, ingested_at, status, assignee_id, updated_at, outcome_value, zip, \
-     agent_of_record";
+     agent_of_record, accepted_at";
 
 /// Rows per ingest transaction.
 const INGEST_BATCH: usize = 500;
@@ -229,6 +232,7 @@ impl Store {
     pub async fn ingest_alerts(&self, alerts: &[NewAlert], now: i64) -> Result<IngestReport> {
         let links: HashMap<i64, String> = self.lake_links().await?.into_iter().collect();
         let mut report = IngestReport::default();
+        let mut wrote = false;
         for chunk in alerts.chunks(INGEST_BATCH) {
             let mut tx = self.begin().await?;
             for a in chunk {
@@ -240,7 +244,7 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("alert reasons: {e}")))?;
                 let done = sqlx::query(&format!(
                     "INSERT INTO alerts ({ALERT_COLUMNS})
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', NULL, $11, NULL, $12, $13)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'new', NULL, $11, NULL, $12, $13, NULL)
                      ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(&a.id)
@@ -250,7 +254,7 @@ impl Store {
                 .bind(a.kind.as_str())
                 .bind(a.score)
                 .bind(a.confidence)
-                .bind(reasons)
+                .bind(&reasons)
                 .bind(&a.model_version)
                 .bind(a.raised_at)
                 .bind(now)
@@ -259,15 +263,49 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(failed("storing an alert"))?;
-                if done.rows_affected() == 1 {
-                    report.inserted += 1;
-                } else {
+                if done.rows_affected() != 1 {
                     report.duplicates += 1;
+                    continue;
                 }
+                report.inserted += 1;
+                let stored = StoredAlert {
+                    id: a.id.clone(),
+                    org_id: org_id.clone(),
+                    contact_id: a.contact_id,
+                    property_id: a.property_id,
+                    kind: a.kind,
+                    score: a.score,
+                    confidence: a.confidence,
+                    reasons: a.reasons.clone(),
+                    model_version: a.model_version.clone(),
+                    raised_at: a.raised_at,
+                    ingested_at: now,
+                    status: AlertStatus::New,
+                    assignee_id: None,
+                    updated_at: now,
+                    outcome_value: None,
+                    zip: a.zip.clone(),
+                    agent_of_record: a.agent_of_record,
+                    accepted_at: None,
+                };
+                let event_id = events::next_id(&mut tx).await?;
+                let event = NewEvent {
+                    org_id,
+                    kind: EventKind::New,
+                    alert_id: &a.id,
+                    assignee_id: None,
+                    previous_assignee_id: None,
+                    data: serde_json::json!({ "alert": snapshot(&stored) }),
+                };
+                events::insert(&mut tx, event_id, event, now).await?;
             }
             tx.commit()
                 .await
                 .map_err(failed("committing ingested alerts"))?;
+            wrote |= report.inserted > 0;
+        }
+        if wrote {
+            self.ring();
         }
         Ok(report)
     }
@@ -388,11 +426,26 @@ impl Tenant<'_> {
             .collect()
     }
 
-    /// Moves an alert, and records the change, if it is still in `change.from`
-    /// (optimistic: two people acting at once cannot both move it). False when it was
-    /// not (it moved meanwhile, or there is no such alert).
+    /// Moves an alert, and records the change and its event, if it is still in
+    /// `change.from` (optimistic: two people acting at once cannot both move it). False
+    /// when it was not (it moved meanwhile, or there is no such alert).
     pub async fn move_alert(&self, id: &str, change: &AlertMove<'_>, now: i64) -> Result<bool> {
         let mut tx = self.store.begin().await?;
+        let event_id = events::next_id(&mut tx).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(&self.org)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(failed("reading an alert to change"))?;
+        let Some(mut alert) = row.map(|r| alert_from(&r)).transpose()? else {
+            return Ok(false);
+        };
+        if alert.status != change.from {
+            return Ok(false);
+        }
         // NULLs are written as SQL literals, not bound: through sqlx's `Any` driver a bound
         // NULL is typed differently from a bound value, and PostgreSQL then refuses the
         // value when the cached statement is reused.
@@ -407,6 +460,10 @@ impl Tenant<'_> {
         }
         if change.outcome_value.is_some() {
             sets.push_str(&format!(", outcome_value = ${next}"));
+        }
+        // A new assignment waits for its new owner to accept it.
+        if change.to == AlertStatus::Assigned {
+            sets.push_str(", accepted_at = NULL");
         }
         let sql = format!("UPDATE alerts SET {sets} WHERE org_id = $3 AND id = $4 AND status = $5");
         let mut update = sqlx::query(&sql)
@@ -428,26 +485,128 @@ impl Tenant<'_> {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        let previous = alert.assignee_id.take();
+        alert.status = change.to;
+        alert.assignee_id = change.assignee_id.map(str::to_owned);
+        alert.updated_at = now;
+        if change.outcome_value.is_some() {
+            alert.outcome_value = change.outcome_value;
+        }
+        if change.to == AlertStatus::Assigned {
+            alert.accepted_at = None;
+        }
+        self.record_change(
+            &mut tx,
+            &alert,
+            Change {
+                event_id,
+                kind: EventKind::of_move(change.to),
+                from: change.from,
+                previous_assignee_id: previous.as_deref(),
+                actor_id: change.actor_id,
+                detail: &change.detail,
+            },
+            now,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(failed("committing an alert change"))?;
+        self.store.ring();
+        Ok(true)
+    }
+
+    /// The assigned agent accepts their alert: routing no longer moves it on. False when
+    /// the alert is not assigned to `user_id` or was accepted already.
+    pub async fn accept_alert(&self, id: &str, user_id: &str, now: i64) -> Result<bool> {
+        let mut tx = self.store.begin().await?;
+        let event_id = events::next_id(&mut tx).await?;
+        let done = sqlx::query(
+            "UPDATE alerts SET accepted_at = $1, updated_at = $1 WHERE org_id = $2 AND id = $3
+             AND status = 'assigned' AND assignee_id = $4 AND accepted_at IS NULL",
+        )
+        .bind(now)
+        .bind(&self.org)
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("accepting an alert"))?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(&self.org)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(failed("reading an accepted alert"))?;
+        let alert = alert_from(&row)?;
+        self.record_change(
+            &mut tx,
+            &alert,
+            Change {
+                event_id,
+                kind: EventKind::Updated,
+                from: AlertStatus::Assigned,
+                previous_assignee_id: Some(user_id),
+                actor_id: Some(user_id),
+                detail: "accepted",
+            },
+            now,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(failed("committing an accepted alert"))?;
+        self.store.ring();
+        Ok(true)
+    }
+
+    /// Writes a change's history row and event inside the caller's transaction.
+    async fn record_change(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        alert: &StoredAlert,
+        change: Change<'_>,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO alert_history (id, org_id, alert_id, at, actor_id, from_status, to_status, assignee_id, detail)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(crate::auth::secret::new_sortable_id("ach"))
         .bind(&self.org)
-        .bind(id)
+        .bind(&alert.id)
         .bind(now)
         .bind(change.actor_id)
         .bind(change.from.as_str())
-        .bind(change.to.as_str())
-        .bind(change.assignee_id)
-        .bind(&change.detail)
+        .bind(alert.status.as_str())
+        .bind(alert.assignee_id.as_deref())
+        .bind(change.detail)
         .execute(&mut *tx)
         .await
         .map_err(failed("recording an alert change"))?;
-        tx.commit()
-            .await
-            .map_err(failed("committing an alert change"))?;
-        Ok(true)
+        let event = NewEvent {
+            org_id: &self.org,
+            kind: change.kind,
+            alert_id: &alert.id,
+            assignee_id: alert.assignee_id.as_deref(),
+            previous_assignee_id: change.previous_assignee_id,
+            data: serde_json::json!({
+                "alert": snapshot(alert),
+                "change": {
+                    "from_status": change.from.as_str(),
+                    "to_status": alert.status.as_str(),
+                    "previous_assignee_id": change.previous_assignee_id,
+                    "actor_id": change.actor_id,
+                    "detail": change.detail,
+                },
+            }),
+        };
+        events::insert(tx, change.event_id, event, now).await
     }
 
     /// Alert counts by kind, state and owner, and the value converted.
@@ -491,7 +650,38 @@ fn kind_of(r: &AnyRow) -> Result<AlertKind> {
     text.parse().map_err(StoreError::Corrupt)
 }
 
-fn alert_from(r: &AnyRow) -> Result<StoredAlert> {
+/// A change as its history row and event record it.
+struct Change<'a> {
+    event_id: i64,
+    kind: EventKind,
+    from: AlertStatus,
+    previous_assignee_id: Option<&'a str>,
+    actor_id: Option<&'a str>,
+    detail: &'a str,
+}
+
+/// The alert as events carry it (the API's alert object).
+pub(crate) fn snapshot(a: &StoredAlert) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id,
+        "contact_id": a.contact_id,
+        "property_id": a.property_id,
+        "kind": a.kind.as_str(),
+        "score": a.score,
+        "confidence": a.confidence,
+        "reasons": a.reasons,
+        "model_version": a.model_version,
+        "raised_at": a.raised_at,
+        "status": a.status.as_str(),
+        "assignee_id": a.assignee_id,
+        "accepted_at": a.accepted_at,
+        "updated_at": a.updated_at,
+        "outcome_value": a.outcome_value,
+        "zip": a.zip,
+    })
+}
+
+pub(super) fn alert_from(r: &AnyRow) -> Result<StoredAlert> {
     let reasons: String = get(r, "reasons")?;
     Ok(StoredAlert {
         id: get(r, "id")?,
@@ -512,5 +702,6 @@ fn alert_from(r: &AnyRow) -> Result<StoredAlert> {
         outcome_value: get(r, "outcome_value")?,
         zip: get(r, "zip")?,
         agent_of_record: get(r, "agent_of_record")?,
+        accepted_at: get(r, "accepted_at")?,
     })
 }

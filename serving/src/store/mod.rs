@@ -11,10 +11,13 @@
 //! from a client-supplied id.
 
 mod alerts;
+mod events;
 mod routing;
 mod security;
 mod tenant;
+mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -22,15 +25,18 @@ use sqlx::{AnyPool, Row};
 
 use crate::role::Role;
 
+use alerts::ALERT_COLUMNS;
 pub use alerts::{
     AlertChange, AlertCounts, AlertFilter, AlertMove, AlertSort, Cursor, IngestReport, NewAlert,
     StoredAlert,
 };
-pub use routing::{AgentProfile, AgentStanding};
+pub use events::{AlertEvent, EventKind};
+pub use routing::{AgentProfile, AgentStanding, RoutingConfig};
 pub use security::{
     ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, PasswordReset, TotpFactor,
 };
 pub use tenant::Tenant;
+pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, DueDelivery, Webhook};
 
 /// Errors of the store, grouped by who must act.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +93,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Rung after every commit that appended alert events.
+    events_written: Arc<tokio::sync::Notify>,
 }
 
 /// An organization (a tenant).
@@ -235,7 +243,11 @@ impl Store {
                 .await
                 .map_err(failed("enabling SQLite WAL mode"))?;
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            events_written: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     /// The backend in use.
@@ -407,6 +419,16 @@ impl Store {
             .await
             .map_err(failed("deleting expired signing keys"))?;
         Ok(done.rows_affected())
+    }
+
+    /// Notified after every commit of this store (this process) that appended alert
+    /// events; the live push waits on it.
+    pub fn events_written(&self) -> Arc<tokio::sync::Notify> {
+        self.events_written.clone()
+    }
+
+    pub(crate) fn ring(&self) {
+        self.events_written.notify_one();
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Result, StoreError, Tenant, failed, get};
+use super::{ALERT_COLUMNS, Result, Store, StoreError, Tenant, failed, get};
 use crate::alerts::{AlertKind, AlertStatus};
 use crate::routing::{AgentLoad, RoutingState, Rule};
+use crate::store::StoredAlert;
 
 /// An agent's routing profile.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +58,18 @@ impl AgentStanding {
             conversion_rate: self.conversion_rate(),
         }
     }
+}
+
+/// An organization's routing configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoutingConfig {
+    /// The rules, tried in order.
+    pub rules: Vec<Rule>,
+    /// The memory between decisions.
+    pub state: RoutingState,
+    /// Seconds an assigned agent has to accept before the alert is routed to someone
+    /// else; none: never re-route.
+    pub accept_within_secs: Option<i64>,
 }
 
 fn json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
@@ -183,41 +196,69 @@ impl Tenant<'_> {
             .collect()
     }
 
-    /// The organization's rules and routing memory (none configured: empty).
-    pub async fn routing(&self) -> Result<(Vec<Rule>, RoutingState)> {
-        let row = sqlx::query("SELECT rules, state FROM routing_configs WHERE org_id = $1")
-            .bind(&self.org)
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(failed("reading the routing rules"))?;
+    /// The organization's routing configuration (none configured: empty rules).
+    pub async fn routing(&self) -> Result<RoutingConfig> {
+        let row = sqlx::query(
+            "SELECT rules, state, accept_within_secs FROM routing_configs WHERE org_id = $1",
+        )
+        .bind(&self.org)
+        .fetch_optional(self.store.pool())
+        .await
+        .map_err(failed("reading the routing rules"))?;
         match row {
             Some(r) => {
                 let rules: String = get(&r, "rules")?;
                 let state: String = get(&r, "state")?;
-                Ok((
-                    json(&rules, "routing rules")?,
-                    json(&state, "routing state")?,
-                ))
+                Ok(RoutingConfig {
+                    rules: json(&rules, "routing rules")?,
+                    state: json(&state, "routing state")?,
+                    accept_within_secs: get(&r, "accept_within_secs")?,
+                })
             }
-            None => Ok((Vec::new(), RoutingState::default())),
+            None => Ok(RoutingConfig::default()),
         }
     }
 
-    /// Replaces the rules (and starts the routing memory afresh).
-    pub async fn set_routing_rules(&self, rules: &[Rule], now: i64) -> Result<()> {
+    /// Replaces the rules and the acceptance time (and starts the routing memory
+    /// afresh).
+    pub async fn set_routing_rules(
+        &self,
+        rules: &[Rule],
+        accept_within_secs: Option<i64>,
+        now: i64,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO routing_configs (org_id, rules, state, updated_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO routing_configs (org_id, rules, state, updated_at, accept_within_secs)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (org_id) DO UPDATE SET rules = excluded.rules, state = excluded.state,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at,
+                 accept_within_secs = excluded.accept_within_secs",
         )
         .bind(&self.org)
         .bind(to_json(&rules, "routing rules")?)
         .bind(to_json(&RoutingState::default(), "routing state")?)
         .bind(now)
+        .bind(accept_within_secs)
         .execute(self.store.pool())
         .await
         .map_err(failed("storing the routing rules"))?;
         Ok(())
+    }
+
+    /// Assigned alerts their agent has not accepted, assigned at or before `assigned_by`,
+    /// oldest first.
+    pub async fn unaccepted(&self, assigned_by: i64, limit: i64) -> Result<Vec<StoredAlert>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE org_id = $1 AND status = 'assigned' AND accepted_at IS NULL
+             AND updated_at <= $2 ORDER BY updated_at, id LIMIT $3"
+        ))
+        .bind(&self.org)
+        .bind(assigned_by)
+        .bind(limit)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(failed("finding unaccepted alerts"))?;
+        rows.iter().map(super::alerts::alert_from).collect()
     }
 
     /// Keeps the routing memory after a round of decisions.
@@ -230,5 +271,24 @@ impl Tenant<'_> {
             .await
             .map_err(failed("storing the routing state"))?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Organizations with routing rules, by id.
+    pub async fn routed_organizations(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT org_id, rules FROM routing_configs ORDER BY org_id")
+            .fetch_all(self.pool())
+            .await
+            .map_err(failed("listing routed organizations"))?;
+        let mut orgs = Vec::new();
+        for r in &rows {
+            let rules: String = get(r, "rules")?;
+            if json::<Vec<Rule>>(&rules, "routing rules")?.is_empty() {
+                continue;
+            }
+            orgs.push(get(r, "org_id")?);
+        }
+        Ok(orgs)
     }
 }

@@ -139,6 +139,15 @@ impl<'s> Tenant<'s> {
         rows.iter().map(invitation_from).collect()
     }
 
+    /// Creates a user directly, for operators seeding an organization (people join
+    /// through invitations).
+    pub async fn add_user(&self, user: NewUser, now: i64) -> Result<User> {
+        let mut tx = self.store.begin().await?;
+        let user = insert_user(&mut tx, &self.org, user, now).await?;
+        tx.commit().await.map_err(failed("committing a new user"))?;
+        Ok(user)
+    }
+
     /// Marks an invitation accepted and creates its user, atomically: an invitation makes
     /// at most one user even when accepted twice at once.
     pub async fn accept_invitation(

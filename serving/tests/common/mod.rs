@@ -22,6 +22,8 @@ pub fn postgres_base_url() -> String {
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
+    /// The store's URL (another replica can open it).
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     postgres_db: Option<String>,
 }
@@ -130,8 +132,23 @@ async fn build(url: &str, config: ServeConfig) -> TestApp {
     TestApp {
         router: router(state.clone()),
         state,
+        url: url.to_owned(),
         _dir: None,
         postgres_db: None,
+    }
+}
+
+/// An application answering on a loopback socket, with its background work (event
+/// push, routing) running; both stop when this drops.
+pub struct Live {
+    pub addr: std::net::SocketAddr,
+    _background: roi_serving::app::Background,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 
@@ -142,8 +159,29 @@ impl TestApp {
         TestApp {
             router,
             state,
+            url: String::new(),
             _dir: None,
             postgres_db: None,
+        }
+    }
+
+    /// Serves the application on a loopback port, background work included.
+    pub async fn serve(&self) -> Live {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("address");
+        let app = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Live {
+            addr,
+            _background: self.state.start_background(),
+            server,
         }
     }
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The alert push under load (benches/ws.rs): CLIENTS WebSocket clients on one `roi
+# serve` process, ALERTS_PER_SEC alerts stored for SECONDS, beside a Node.js `ws`
+# fan-out server (the peer) with the same clients and rate.
+# Usage: benches/ws.sh [CLIENTS] [ALERTS_PER_SEC] [SECONDS]   (default 10000 1000 20)
+# Needs: node and npm (the peer is installed with `npm ci` from its lockfile).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Two processes with 10,000 sockets each, and the server's store and log files.
+ulimit -n 65536
+target="${CARGO_TARGET_DIR:-target}"
+(cd benches/peers/ws && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; })
+cargo build --release --bin roi
+ROI_BIN="$target/release/roi" cargo bench --bench ws -- "${1:-10000}" "${2:-1000}" "${3:-20}"
