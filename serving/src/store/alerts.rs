@@ -254,7 +254,7 @@ impl Store {
                 .bind(a.kind.as_str())
                 .bind(a.score)
                 .bind(a.confidence)
-                .bind(&reasons)
+                .bind(reasons)
                 .bind(&a.model_version)
                 .bind(a.raised_at)
                 .bind(now)
