@@ -75,8 +75,9 @@ fn main() {
         clients: number(0, 10_000),
         rate: number(1, 1_000),
         secs: number(2, 20) as u64,
-        roi: std::env::var("ROI_BIN").unwrap_or_else(|_| "target/release/roi".into()),
-        peer: std::env::var("PEER_SCRIPT").unwrap_or_else(|_| "benches/peers/ws/fanout.mjs".into()),
+        roi: std::env::var("BENCH_ROI_BIN").unwrap_or_else(|_| "target/release/roi".into()),
+        peer: std::env::var("BENCH_PEER_SCRIPT")
+            .unwrap_or_else(|_| "benches/peers/ws/fanout.mjs".into()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,7 +113,7 @@ fn start(mut command: std::process::Command, marker: &str) -> (Child, String) {
     let mut child = Child(
         command
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
             .spawn()
             .expect("start a server"),
     );

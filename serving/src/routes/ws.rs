@@ -227,7 +227,11 @@ async fn open(state: AppState, request: Request) -> Result<Response, Problem> {
         check_role(&c.principal, asked.unwrap_or_default())?;
     }
     let heartbeat = Duration::from_secs(state.config.push.heartbeat_secs.max(1));
+    // Small buffers: the defaults (128 KiB each way) would cost more than the rest of a
+    // connection; clients send little, and each frame is written when it is sent.
     Ok(upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
             let session = Session {
