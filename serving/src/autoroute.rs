@@ -90,6 +90,9 @@ pub async fn route_new(
     }
     let mut agents = agent_loads(tenant).await?;
     let of_record = tenant.lake_agents().await?;
+    // Decide every alert first (each decision's load counts for the next), then make
+    // all the assignments in one transaction.
+    let mut planned = Vec::new();
     for alert in oldest_first {
         let Some(decision) = route(
             &facts(&alert, &of_record),
@@ -100,35 +103,41 @@ pub async fn route_new(
             report.unplaced.push(alert.id);
             continue;
         };
-        let moved = tenant
-            .move_alert(
-                &alert.id,
-                &AlertMove {
-                    from: AlertStatus::New,
-                    to: AlertStatus::Assigned,
-                    assignee_id: Some(&decision.agent_id),
-                    outcome_value: None,
-                    actor_id: actor,
-                    detail: format!(
-                        "routed by rule {} ({}): {}",
-                        decision.rule, decision.strategy, decision.reason
-                    ),
-                },
-                now,
-            )
-            .await?;
-        if !moved {
-            continue;
-        }
         if let Some(a) = agents.iter_mut().find(|a| a.id == decision.agent_id) {
             a.open += 1;
         }
-        report.placed.push(Placed {
+        planned.push(Placed {
             alert_id: alert.id,
             decision,
             taken_from: None,
         });
     }
+    let moves: Vec<(&str, AlertMove<'_>)> = planned
+        .iter()
+        .map(|p| {
+            (
+                p.alert_id.as_str(),
+                AlertMove {
+                    from: AlertStatus::New,
+                    to: AlertStatus::Assigned,
+                    assignee_id: Some(&p.decision.agent_id),
+                    outcome_value: None,
+                    actor_id: actor,
+                    detail: format!(
+                        "routed by rule {} ({}): {}",
+                        p.decision.rule, p.decision.strategy, p.decision.reason
+                    ),
+                },
+            )
+        })
+        .collect();
+    let moved = tenant.move_alerts(&moves, now).await?;
+    drop(moves);
+    report.placed = planned
+        .into_iter()
+        .zip(moved)
+        .filter_map(|(p, moved)| moved.then_some(p))
+        .collect();
     tenant.save_routing_state(&config.state, now).await?;
     Ok(Some(report))
 }

@@ -430,8 +430,40 @@ impl Tenant<'_> {
     /// `change.from` (optimistic: two people acting at once cannot both move it). False
     /// when it was not (it moved meanwhile, or there is no such alert).
     pub async fn move_alert(&self, id: &str, change: &AlertMove<'_>, now: i64) -> Result<bool> {
+        let done = self.move_alerts(&[(id, change.clone())], now).await?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
+
+    /// [`Tenant::move_alert`] for many alerts in one transaction (one commit, so one disk
+    /// sync on SQLite, for a whole routing run); says which moved.
+    pub async fn move_alerts(
+        &self,
+        moves: &[(&str, AlertMove<'_>)],
+        now: i64,
+    ) -> Result<Vec<bool>> {
         let mut tx = self.store.begin().await?;
-        let event_id = events::next_id(&mut tx).await?;
+        events::lock(&mut tx).await?;
+        let mut done = Vec::with_capacity(moves.len());
+        for (id, change) in moves {
+            done.push(self.move_in(&mut tx, id, change, now).await?);
+        }
+        tx.commit()
+            .await
+            .map_err(failed("committing alert changes"))?;
+        if done.contains(&true) {
+            self.store.ring();
+        }
+        Ok(done)
+    }
+
+    /// One move inside the caller's transaction (which holds the event lock).
+    async fn move_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        id: &str,
+        change: &AlertMove<'_>,
+        now: i64,
+    ) -> Result<bool> {
         let row = sqlx::query(&format!(
             "SELECT {ALERT_COLUMNS} FROM alerts WHERE org_id = $1 AND id = $2"
         ))
@@ -485,6 +517,7 @@ impl Tenant<'_> {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
+        let event_id = events::next_id(&mut *tx).await?;
         let previous = alert.assignee_id.take();
         alert.status = change.to;
         alert.assignee_id = change.assignee_id.map(str::to_owned);
@@ -496,7 +529,7 @@ impl Tenant<'_> {
             alert.accepted_at = None;
         }
         self.record_change(
-            &mut tx,
+            tx,
             &alert,
             Change {
                 event_id,
@@ -509,10 +542,6 @@ impl Tenant<'_> {
             now,
         )
         .await?;
-        tx.commit()
-            .await
-            .map_err(failed("committing an alert change"))?;
-        self.store.ring();
         Ok(true)
     }
 

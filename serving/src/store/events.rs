@@ -78,6 +78,16 @@ pub(crate) struct NewEvent<'a> {
 const EVENT_COLUMNS: &str =
     "id, org_id, event, alert_id, assignee_id, previous_assignee_id, at, data";
 
+/// Takes the event lock for the caller's transaction (a write to the counter row),
+/// before any read, so that SQLite need not upgrade a read transaction to a write one.
+pub(crate) async fn lock(tx: &mut sqlx::AnyConnection) -> Result<()> {
+    sqlx::query("UPDATE event_counter SET value = value WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("taking the event lock"))?;
+    Ok(())
+}
+
 /// Takes the next event id inside the caller's transaction. This writes (and so locks)
 /// the counter row: call it before the transaction's reads, so that SQLite does not have
 /// to upgrade a read transaction to a write one.
