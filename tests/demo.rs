@@ -6,6 +6,9 @@
 //! that reconnects with its last event id gets the rest, none twice; another tenant's
 //! client gets nothing.
 
+mod common;
+use common::roi;
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -20,19 +23,6 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn roi(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_roi"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run roi")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A `roi serve` child, killed when dropped.
 struct Server(Child);
@@ -117,9 +107,8 @@ fn demo_then_alerts_pushed_live_to_websocket_clients() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     // The small world: the tiny one is too small for the models to raise alerts.
-    let out = roi(&["demo", "--scale", "small"], dir);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let summary = text(&out.stdout);
+    let (ok, summary, err) = roi(dir, &["demo", "--scale", "small"]);
+    assert!(ok, "{err}");
     for needle in [
         "oracle",
         "events:",
@@ -174,8 +163,8 @@ fn demo_then_alerts_pushed_live_to_websocket_clients() {
         let token = owner["access_token"].as_str().expect("token").to_owned();
         let rival = call(&http, reqwest::Method::POST, format!("{base}/auth/signup"), None, signup("rival")).await;
         let rival_token = rival["access_token"].as_str().expect("token").to_owned();
-        let linked = roi(&["orgs", "link", "brokerage", &lake_org.to_string()], dir);
-        assert!(linked.status.success(), "{}", text(&linked.stderr));
+        let (ok, _, err) = roi(dir, &["orgs", "link", "brokerage", &lake_org.to_string()]);
+        assert!(ok, "{err}");
         // One agent takes everything, in turn.
         let invite = call(&http, reqwest::Method::POST, format!("{base}/invitations"), Some(&token),
             json!({"email": "ann@brokerage.test", "role": "agent"})).await;
@@ -189,13 +178,9 @@ fn demo_then_alerts_pushed_live_to_websocket_clients() {
 
         let mut manager = open(&addr, "?topics=org", &token).await;
         let mut stranger = open(&addr, "", &rival_token).await;
-        let ingest = roi(&["alerts", "ingest"], dir);
-        assert!(ingest.status.success(), "{}", text(&ingest.stderr));
-        assert!(
-            text(&ingest.stdout).contains(&format!("{} stored", expected.len())),
-            "{}",
-            text(&ingest.stdout)
-        );
+        let (ok, out, err) = roi(dir, &["alerts", "ingest"]);
+        assert!(ok, "{err}");
+        assert!(out.contains(&format!("{} stored", expected.len())), "{out}");
 
         // The first alert arrives live; then the manager drops off and comes back.
         let mut new_ids = Vec::new();

@@ -74,17 +74,6 @@ struct Registry {
     orgs: HashMap<String, HashMap<u64, Conn>>,
 }
 
-/// Counters of the push, for `/metrics` and the benchmarks.
-#[derive(Debug, Default)]
-pub struct PushCounters {
-    /// Connections open now.
-    pub connections: AtomicU64,
-    /// Frames handed to connections.
-    pub frames: AtomicU64,
-    /// Connections closed for falling behind.
-    pub lagged: AtomicU64,
-}
-
 /// The process's live connections, by organization.
 pub struct Hub {
     registry: Mutex<Registry>,
@@ -95,15 +84,11 @@ pub struct Hub {
     new_alerts: Arc<Notify>,
     /// Rung when any events were appended (webhook delivery waits on it).
     appended: Arc<Notify>,
-    /// Counters.
-    pub counters: PushCounters,
 }
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub")
-            .field("connections", &self.counters.connections)
-            .finish_non_exhaustive()
+        f.debug_struct("Hub").finish_non_exhaustive()
     }
 }
 
@@ -115,7 +100,6 @@ impl Default for Hub {
             tail_wake: Notify::new(),
             new_alerts: Arc::new(Notify::new()),
             appended: Arc::new(Notify::new()),
-            counters: PushCounters::default(),
         }
     }
 }
@@ -145,12 +129,7 @@ impl Drop for Membership {
     fn drop(&mut self) {
         let mut registry = self.hub.lock();
         if let Some(conns) = registry.orgs.get_mut(&self.org_id) {
-            if conns.remove(&self.id).is_some() {
-                self.hub
-                    .counters
-                    .connections
-                    .fetch_sub(1, Ordering::Relaxed);
-            }
+            conns.remove(&self.id);
             if conns.is_empty() {
                 registry.orgs.remove(&self.org_id);
             }
@@ -186,7 +165,6 @@ impl Hub {
                     tx,
                 },
             );
-        self.counters.connections.fetch_add(1, Ordering::Relaxed);
         let membership = Membership {
             hub: self.clone(),
             org_id: org_id.to_owned(),
@@ -231,18 +209,12 @@ impl Hub {
             if !conn.topics.wants(&conn.user_id, event) {
                 continue;
             }
-            match conn.tx.try_send(frame.clone()) {
-                Ok(()) => {
-                    self.counters.frames.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(mpsc::error::TrySendError::Full(_)) => lagging.push(*id),
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(frame.clone()) {
+                lagging.push(*id);
             }
         }
         for id in lagging {
             conns.remove(&id);
-            self.counters.connections.fetch_sub(1, Ordering::Relaxed);
-            self.counters.lagged.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -262,16 +234,10 @@ impl Hub {
         };
         for conn in conns.values().filter(|c| c.topics.org) {
             // A full buffer here is left to the next event to notice.
-            if conn
-                .tx
-                .try_send(Frame {
-                    id: 0,
-                    text: text.clone(),
-                })
-                .is_ok()
-            {
-                self.counters.frames.fetch_add(1, Ordering::Relaxed);
-            }
+            let _ = conn.tx.try_send(Frame {
+                id: 0,
+                text: text.clone(),
+            });
         }
     }
 

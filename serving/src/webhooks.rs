@@ -98,12 +98,6 @@ fn jitter() -> f64 {
     f64::from(u16::from_le_bytes([a, b])) / 65_536.0
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The request body of a delivery.
 pub fn body(d: &DueDelivery) -> String {
     format!(
@@ -134,7 +128,7 @@ async fn attempt(client: &reqwest::Client, store: &Store, config: &WebhookConfig
         .saturating_add(1);
     let retry_at = || {
         (attempts < config.max_attempts).then(|| {
-            now_ms()
+            crate::unix_now_ms()
                 + backoff_ms(
                     attempts,
                     config.backoff_base_ms,
@@ -202,7 +196,10 @@ pub async fn run(store: Store, config: WebhookConfig, wake: Arc<Notify>) {
             () = tokio::time::sleep(Duration::from_millis(config.poll_ms)) => {}
         }
         loop {
-            match store.queue_webhook_deliveries(500, now_ms()).await {
+            match store
+                .queue_webhook_deliveries(500, crate::unix_now_ms())
+                .await
+            {
                 Ok((0, _)) => break,
                 Ok(_) => {}
                 Err(e) => {
@@ -212,7 +209,7 @@ pub async fn run(store: Store, config: WebhookConfig, wake: Arc<Notify>) {
             }
         }
         loop {
-            let now = now_ms();
+            let now = crate::unix_now_ms();
             let due = match store
                 .take_due_deliveries(now, now + lease_ms, i64::from(config.concurrency))
                 .await

@@ -2,7 +2,8 @@
 //! real PostgreSQL: ingested alerts reach managers as `alert.new` and, routed in the
 //! background, their agent as `alert.assigned`; a client that reconnects with its last
 //! event id gets what it missed, once; another tenant's client gets nothing; replicas
-//! hear of each other's events through the real Redis; silent clients are dropped.
+//! hear of each other's events through the real Redis; silent clients, and clients whose
+//! first message does not authenticate, are dropped.
 
 mod common;
 
@@ -317,7 +318,7 @@ async fn replicas_hear_of_each_others_events_through_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_client_is_dropped_after_two_heartbeats() {
+async fn silent_and_unauthenticated_clients_are_dropped() {
     let app = common::sqlite_with(ServeConfig {
         push: PushConfig {
             heartbeat_secs: 1,
@@ -342,6 +343,23 @@ async fn a_silent_client_is_dropped_after_two_heartbeats() {
         }
     }
     assert_eq!(code, Some(4008), "closed for missing heartbeats");
+    // Without credentials on the upgrade, the first message must authenticate.
+    for first in [
+        json!({"type": "ping"}),
+        json!({"type": "auth", "token": "forged"}),
+    ] {
+        let mut ws = open(live.addr, "", None).await.expect("socket");
+        send(&mut ws, first).await;
+        let mut code = None;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout(DEADLINE, ws.next()).await {
+            if let Message::Close(Some(frame)) = message {
+                code = Some(u16::from(frame.code));
+                break;
+            }
+            assert!(!matches!(message, Message::Text(_)), "no hello before auth");
+        }
+        assert_eq!(code, Some(4001), "closed for missing credentials");
+    }
     drop(live);
     app.cleanup().await;
 }

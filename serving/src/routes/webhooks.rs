@@ -319,12 +319,9 @@ pub(crate) async fn replay(
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<Json<DeliveryView>, Problem> {
     admin(&principal)?;
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     let delivery = principal
         .tenant(&state.store)
-        .replay_delivery(&id, &delivery_id, now_ms)
+        .replay_delivery(&id, &delivery_id, crate::unix_now_ms())
         .await?
         .ok_or_else(|| Problem::not_found("delivery"))?;
     state.hub.wake_webhooks();
