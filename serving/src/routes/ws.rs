@@ -265,13 +265,26 @@ fn text(value: serde_json::Value) -> Message {
     Message::Text(Utf8Bytes::from(value.to_string()))
 }
 
+/// Closes with `code` and finishes the closing handshake: reads (and drops) what the
+/// client still sends until its Close, for up to a second, so that the connection ends
+/// cleanly instead of being reset under the client's last frames.
 async fn close_with(socket: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
     };
     // The client may be gone already; nothing more to do then.
-    let _ = socket.send(Message::Close(Some(frame))).await;
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Waits for `{"type":"auth","token":…}` as the first message.
