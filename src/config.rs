@@ -174,6 +174,7 @@ impl Config {
         masked.database.url = masked.database.url.as_deref().map(mask_url);
         masked.serve.redis_url = masked.serve.redis_url.as_deref().map(mask_url);
         masked.serve.oidc = masked.serve.oidc.masked();
+        masked.serve.notifications = masked.serve.notifications.masked();
         let mut text =
             toml::to_string_pretty(&masked).context("bug: configuration does not serialise")?;
         if masked.lake.is_none() {
@@ -271,12 +272,15 @@ mod tests {
             "[database]\nurl = \"postgres://roi:dbpass@db/roi\"\n[serve]\n\
              redis_url = \"redis://:redispass@cache:6379\"\n\
              [serve.oidc.providers.google]\npreset = \"google\"\nclient_id = \"id\"\n\
-             client_secret = \"oidcpass\"\n",
+             client_secret = \"oidcpass\"\n\
+             [serve.notifications]\nsmtp_url = \"smtps://mailer:smtppass@mail.example.com\"\n\
+             sms_api_url = \"https://sms.example.com\"\nsms_account_sid = \"AC1\"\n\
+             sms_auth_token = \"smspass\"\nsms_from = \"+15155550100\"\n",
         )
         .expect("write");
         let (c, _) = Config::load(Some(&file), env(&[])).expect("load");
         let shown = c.to_masked_toml().expect("toml");
-        for secret in ["dbpass", "redispass", "oidcpass"] {
+        for secret in ["dbpass", "redispass", "oidcpass", "smtppass", "smspass"] {
             assert!(!shown.contains(secret), "{secret} shown:\n{shown}");
         }
         assert!(shown.contains("client_id = \"id\""), "{shown}");

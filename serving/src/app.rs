@@ -26,8 +26,8 @@ use crate::problem::Problem;
 use crate::push::Hub;
 use crate::ratelimit::Limiter;
 use crate::routes::{
-    alerts, api_keys, audit, auth, health, invitations, mfa, oidc, organization, passwords,
-    routing, users, webhooks, ws,
+    alerts, api_keys, audit, auth, health, invitations, mfa, notifications, oidc, organization,
+    passwords, routing, users, webhooks, ws,
 };
 use crate::store::Store;
 
@@ -92,7 +92,7 @@ impl AppState {
 
     /// Starts the work a serving process does besides answering requests: the event
     /// push (tailing the log, relaying this process's writes, listening to Redis), the
-    /// background router, webhook delivery, and reloading the signing keys. Stops when
+    /// background router, webhook delivery, notifications, and reloading the signing keys. Stops when
     /// the handle drops.
     pub fn start_background(&self) -> Background {
         let mut tasks = Vec::new();
@@ -129,6 +129,12 @@ impl AppState {
             self.store.clone(),
             self.config.webhooks.clone(),
             self.hub.appended(),
+        )));
+        tasks.push(tokio::spawn(crate::notify::run(
+            self.store.clone(),
+            self.config.notifications.clone(),
+            self.config.base_url(),
+            self.hub.appended_for_notifications(),
         )));
         let keys = self.clone();
         tasks.push(tokio::spawn(async move {
@@ -181,6 +187,7 @@ impl Drop for Background {
         (name = "alerts", description = "Alerts to agents: lists, detail, life cycle, assignment, statistics"),
         (name = "routing", description = "Agents' territories, skills and capacity; routing rules; routing runs"),
         (name = "webhooks", description = "Alert events POSTed to your endpoints, signed, retried, replayable"),
+        (name = "notifications", description = "Your inbox of alerts given to you, and how you are told: e-mail, daily digest, SMS, quiet hours"),
     )
 )]
 struct ApiDoc;
@@ -245,6 +252,13 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::replay))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::read))
+        .routes(routes!(notifications::read_all))
+        .routes(routes!(
+            notifications::preferences,
+            notifications::set_preferences
+        ))
         .routes(routes!(routing::route_new))
         .routes(routes!(routing::agents))
         .routes(routes!(routing::set_profile))

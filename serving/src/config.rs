@@ -67,6 +67,8 @@ pub struct ServeConfig {
     pub push: PushConfig,
     /// Webhook delivery attempts (`[serve.webhooks]`).
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// E-mail and SMS to users (`[serve.notifications]`).
+    pub notifications: crate::notify::NotifyConfig,
 }
 
 /// `[serve.push]`: the WebSocket push and the background router.
@@ -117,11 +119,22 @@ impl Default for ServeConfig {
             oidc: OidcConfig::default(),
             push: PushConfig::default(),
             webhooks: crate::webhooks::WebhookConfig::default(),
+            notifications: crate::notify::NotifyConfig::default(),
         }
     }
 }
 
 impl ServeConfig {
+    /// The URL browsers reach this server at, without a trailing slash: `public_url`,
+    /// else `http://BIND`.
+    pub fn base_url(&self) -> String {
+        self.public_url
+            .as_deref()
+            .map_or_else(|| format!("http://{}", self.bind), str::to_owned)
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
     /// Checks the values that serde cannot.
     pub fn validate(&self) -> crate::Result<()> {
         let bad = |key: &str, why: &str| Err(crate::Error::Config(format!("serve.{key}: {why}")));
@@ -175,6 +188,9 @@ impl ServeConfig {
             return bad("push.route_interval_secs", "must be between 1 and 86400");
         }
         if let Err(why) = self.webhooks.validate() {
+            return Err(crate::Error::Config(format!("serve.{why}")));
+        }
+        if let Err(why) = self.notifications.validate() {
             return Err(crate::Error::Config(format!("serve.{why}")));
         }
         if self.issuer.is_empty() {

@@ -36,6 +36,7 @@ pub mod auth;
 pub mod autoroute;
 pub mod config;
 pub mod metrics;
+pub mod notify;
 pub mod oidc;
 pub mod problem;
 pub mod push;

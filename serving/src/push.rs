@@ -15,14 +15,14 @@
 //! resumes after the last event id it saw and misses nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::store::{AlertEvent, Store, Tenant};
 
@@ -84,6 +84,12 @@ pub struct Hub {
     new_alerts: Arc<Notify>,
     /// Rung when any events were appended (webhook delivery waits on it).
     appended: Arc<Notify>,
+    /// Rung when any events were appended (notifications wait on it).
+    appended_notify: Arc<Notify>,
+    /// Set when the server shuts down: every socket closes with 1001.
+    closing: watch::Sender<bool>,
+    /// WebSockets open now (from upgrade to the end of the closing handshake).
+    open_sockets: AtomicUsize,
 }
 
 impl std::fmt::Debug for Hub {
@@ -100,6 +106,9 @@ impl Default for Hub {
             tail_wake: Notify::new(),
             new_alerts: Arc::new(Notify::new()),
             appended: Arc::new(Notify::new()),
+            appended_notify: Arc::new(Notify::new()),
+            closing: watch::Sender::new(false),
+            open_sockets: AtomicUsize::new(0),
         }
     }
 }
@@ -137,7 +146,47 @@ impl Drop for Membership {
     }
 }
 
+/// A WebSocket counted as open until this drops.
+pub struct OpenSocket(Arc<Hub>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.open_sockets.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Hub {
+    /// Counts a socket as open until the guard drops.
+    pub fn socket_opened(self: &Arc<Self>) -> OpenSocket {
+        self.open_sockets.fetch_add(1, Ordering::AcqRel);
+        OpenSocket(self.clone())
+    }
+
+    /// WebSockets open now.
+    pub fn open_sockets(&self) -> usize {
+        self.open_sockets.load(Ordering::Acquire)
+    }
+
+    /// Completes once the server is shutting down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Tells every socket, open or opening, to close with 1001 (going away).
+    pub fn begin_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Waits until every socket has closed, at most `within`; returns how many are
+    /// still open.
+    pub async fn drained(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.open_sockets() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.open_sockets()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         // A panic while holding the lock leaves the maps consistent (each change is one
         // insert or remove), so a poisoned lock is still usable.
@@ -183,9 +232,15 @@ impl Hub {
         self.new_alerts.clone()
     }
 
-    /// Rung when any events reached the log.
+    /// Rung when any events reached the log (for webhook delivery).
     pub fn appended(&self) -> Arc<Notify> {
         self.appended.clone()
+    }
+
+    /// Rung when any events reached the log (for notifications: each waiter has its
+    /// own, since a ring wakes one waiter).
+    pub fn appended_for_notifications(&self) -> Arc<Notify> {
+        self.appended_notify.clone()
     }
 
     /// Wakes webhook delivery (a delivery was replayed).
@@ -286,6 +341,7 @@ impl Hub {
             }
             if any {
                 self.appended.notify_one();
+                self.appended_notify.notify_one();
             }
             self.send_stats(&store, &mut stats_due, &mut stats_sent)
                 .await;

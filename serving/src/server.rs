@@ -1,5 +1,6 @@
 //! Running the server: open and migrate the store, load the signing keys, bind, serve
-//! until a shutdown signal, then finish the requests in flight.
+//! until a shutdown signal, then finish the requests in flight and close the WebSockets
+//! with 1001 (going away).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +14,9 @@ use crate::{Error, Result};
 /// How often each replica reloads the signing keys (and rotates them when due). Must be
 /// shorter than [`crate::auth::token::PUBLISH_LEAD_SECS`].
 pub const KEY_SYNC_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long a shutdown waits for WebSockets to finish their closing handshakes.
+const SOCKET_DRAIN: Duration = Duration::from_secs(3);
 
 /// Opens the store named by `database.url` and applies pending migrations; returns the
 /// store and how many migrations ran.
@@ -49,10 +53,21 @@ pub async fn run_with(
     })?;
     on_listening(addr, &store, migrations);
     let background = state.start_background();
+    let hub = state.hub.clone();
+    let closing = hub.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Sockets are not requests: tell them to close (1001), or the drain would
+            // wait for clients that never leave.
+            closing.begin_closing();
+        })
         .await;
+    let open = hub.drained(SOCKET_DRAIN).await;
+    if open > 0 {
+        tracing::warn!(open, "WebSockets still open at shutdown; dropping them");
+    }
     drop(background);
     store.close().await;
     served.map_err(|source| Error::Io {

@@ -3,7 +3,8 @@
 //! background, their agent as `alert.assigned`; a client that reconnects with its last
 //! event id gets what it missed, once; another tenant's client gets nothing; replicas
 //! hear of each other's events through the real Redis; silent clients, and clients whose
-//! first message does not authenticate, are dropped.
+//! first message does not authenticate, are dropped; a server shutting down closes its
+//! sockets with 1001.
 
 mod common;
 
@@ -362,4 +363,76 @@ async fn silent_and_unauthenticated_clients_are_dropped() {
     }
     drop(live);
     app.cleanup().await;
+}
+
+/// A server shutting down (as on SIGTERM) closes its sockets with 1001, going away,
+/// finishing the closing handshake, and then returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_sockets_with_going_away() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = DatabaseConfig {
+        url: Some(format!(
+            "sqlite://{}",
+            dir.path().join("roi.db").to_string_lossy()
+        )),
+        ..DatabaseConfig::default()
+    };
+    let config = ServeConfig {
+        bind: "127.0.0.1:0".into(),
+        ..ServeConfig::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound, addr) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        roi_serving::server::run_with(
+            &config,
+            &database,
+            async {
+                let _ = stopped.await;
+            },
+            move |addr, _, _| {
+                let _ = bound.send(addr);
+            },
+        )
+        .await
+    });
+    let addr = addr.await.expect("the server listens");
+    let signup: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/auth/signup"))
+        .json(
+            &json!({"organization_name": "Acme realty", "organization_slug": "acme",
+                      "email": "owner@acme.test", "name": "Owner",
+                      "password": common::PASSWORD}),
+        )
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("JSON");
+    let token = signup["access_token"].as_str().expect("token");
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        let mut ws = open(addr, "", Some(token)).await.expect("socket");
+        assert_eq!(next(&mut ws).await["type"], "hello");
+        sockets.push(ws);
+    }
+    stop.send(()).expect("stop");
+    for ws in &mut sockets {
+        let mut code = None;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout(DEADLINE, ws.next()).await {
+            if let Message::Close(Some(frame)) = message {
+                code = Some(u16::from(frame.code));
+                break;
+            }
+        }
+        assert_eq!(code, Some(1001), "closed as going away");
+        // Our answering Close ends the handshake; the server does not wait it out.
+        let _ = ws.close(None).await;
+    }
+    tokio::time::timeout(DEADLINE, server)
+        .await
+        .expect("the server stops")
+        .expect("task")
+        .expect("served");
 }

@@ -13,6 +13,7 @@ pub const RESOURCES: &[&str] = &[
     "alerts",
     "audit",
     "invitations",
+    "notifications",
     "organization",
     "routing",
     "users",

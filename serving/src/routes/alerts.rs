@@ -474,7 +474,6 @@ pub(crate) async fn change_status(
     Ok(Json(now.into()))
 }
 
-/// Assign (or reassign) alerts to one agent (managers and above).
 /// Accept an alert assigned to you: routing will not move it to another agent.
 ///
 /// Organizations that set `accept_within_secs` in their routing rules re-route alerts
@@ -518,6 +517,7 @@ pub(crate) async fn accept(
     Ok(Json(now.into()))
 }
 
+/// Assign (or reassign) alerts to one agent (managers and above).
 #[utoipa::path(post, path = "/alerts/assign", tag = "alerts", security(("bearer" = [])),
     request_body = BulkAssign,
     responses(

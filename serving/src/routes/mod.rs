@@ -9,6 +9,7 @@ pub(crate) mod auth;
 pub(crate) mod health;
 pub(crate) mod invitations;
 pub(crate) mod mfa;
+pub(crate) mod notifications;
 pub(crate) mod oidc;
 pub(crate) mod organization;
 pub(crate) mod passwords;

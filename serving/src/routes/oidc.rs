@@ -387,15 +387,7 @@ fn provider_named<'s>(state: &'s AppState, name: &str) -> Result<&'s Provider, P
 /// Where the provider sends the browser back: `serve.public_url` (default
 /// `http://BIND`) and the callback path.
 fn redirect_uri(state: &AppState, provider: &str) -> String {
-    let base = state
-        .config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", state.config.bind));
-    format!(
-        "{}/auth/oidc/{provider}/callback",
-        base.trim_end_matches('/')
-    )
+    format!("{}/auth/oidc/{provider}/callback", state.config.base_url())
 }
 
 /// The binding cookie (`max_age` 0 deletes it). A provider that answers with a

@@ -23,6 +23,10 @@
 //! - Heartbeats: the server pings every `serve.push.heartbeat_secs` and closes a
 //!   connection that has sent nothing (pongs count) for two intervals. Clients may send
 //!   `{"type":"ping"}`; the server answers `{"type":"pong"}`.
+//! - Close codes: 4001 credentials missing, refused or expired; 4003 a topic the role
+//!   may not have; 4008 silent past two heartbeats; 4009 too far behind (reconnect with
+//!   `last_event_id`); 1001 the server is shutting down (reconnect shortly, with
+//!   `last_event_id`).
 
 use std::time::Duration;
 
@@ -52,6 +56,7 @@ mod close {
     pub const AUTH: u16 = 4001;
     pub const FORBIDDEN: u16 = 4003;
     pub const HEARTBEAT: u16 = 4008;
+    pub const GOING_AWAY: u16 = 1001;
     pub const LAGGING: u16 = 4009;
 }
 
@@ -125,13 +130,8 @@ fn check_origin(state: &AppState, parts: &Parts) -> Result<(), Problem> {
     let Some(origin) = parts.headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
-    let own = state
-        .config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", state.config.bind));
-    let own = own.trim_end_matches('/');
-    if origin == own
+    let own = state.config.base_url();
+    if origin == own.as_str()
         || state
             .config
             .cors_allowed_origins
@@ -191,7 +191,9 @@ fn check_role(principal: &Principal, topics: Topics) -> Result<(), Problem> {
 /// with the `Authorization` header, the session cookie, or a first message
 /// `{"type":"auth","token":"…"}`. Topics `me` and `org`; resume with `last_event_id`.
 /// Events: `alert.new`, `alert.assigned`, `alert.updated`, `alert.converted`,
-/// `stats.updated`.
+/// `stats.updated`. Close codes: 4001 (credentials), 4003 (topic not allowed), 4008
+/// (silent), 4009 (too far behind), 1001 (server shutting down: reconnect with
+/// `last_event_id`).
 #[utoipa::path(get, path = "/ws", tag = "alerts", security(("bearer" = [])),
     params(WsQuery),
     responses(
@@ -322,7 +324,15 @@ async fn first_message_auth(state: &AppState, socket: &mut WebSocket) -> Result<
 
 impl Session {
     async fn run(mut self, mut socket: WebSocket) {
-        let end = self.serve(&mut socket).await;
+        let _open = self.state.hub.socket_opened();
+        let mut closing = self.state.hub.closing();
+        let end = tokio::select! {
+            end = self.serve(&mut socket) => end,
+            _ = closing.wait_for(|c| *c) => End::Close(
+                close::GOING_AWAY,
+                "the server is shutting down; reconnect with last_event_id".into(),
+            ),
+        };
         if let End::Close(code, reason) = end {
             close_with(&mut socket, code, &reason).await;
         }

@@ -12,6 +12,7 @@
 
 mod alerts;
 mod events;
+mod notifications;
 mod routing;
 mod security;
 mod tenant;
@@ -31,6 +32,10 @@ pub use alerts::{
     StoredAlert,
 };
 pub use events::{AlertEvent, EventKind};
+pub use notifications::{
+    Channel, DueDigest, EmailMode, NewMessage, Notification, OutboundMessage, Planned, Planner,
+    Preferences, Recipient,
+};
 pub use routing::{AgentProfile, AgentStanding, RoutingConfig};
 pub use security::{
     ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, PasswordReset, TotpFactor,
