@@ -10,7 +10,9 @@
 //! - **Quiet hours** in the user's time zone hold e-mail and SMS until they end; the
 //!   inbox and the WebSocket push are not held.
 //!
-//! Only alerts given to the user go out by e-mail and SMS; a move away is in-app only.
+//! E-mail and SMS are [`Deliver`] implementations ([`SmtpDelivery`], [`SmsDelivery`]):
+//! another channel is one more. Only alerts given to the user go out by e-mail and SMS;
+//! a move away is in-app only.
 //! Messages are queued in the store with a dedupe key (never queued twice), sent with
 //! leases (never sent twice at once by two replicas), and retried with back-off;
 //! a permanent refusal (SMTP 5xx, HTTP 4xx) ends them at once as dead.
@@ -503,105 +505,192 @@ pub async fn queue_digests(
     }
 }
 
-/// The channels' clients.
-struct Senders {
-    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
-    from: Option<Mailbox>,
-    http: reqwest::Client,
-}
-
 fn jitter() -> f64 {
     let [a, b] = crate::auth::secret::random_bytes::<2>();
     f64::from(u16::from_le_bytes([a, b])) / 65_536.0
 }
 
 /// How one send ended: sent, or why not and whether trying again can help.
-enum Sent {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// The channel took the message.
     Ok,
+    /// It failed in a way a later attempt may not (a timeout, a 5xx, a 4xx greylist).
     Transient(String),
+    /// It was refused for good (a bad address, a 5xx SMTP reply, a 4xx from the API).
     Permanent(String),
 }
 
-async fn send_email(s: &Senders, m: &OutboundMessage) -> Sent {
-    let (Some(smtp), Some(from)) = (&s.smtp, &s.from) else {
-        return Sent::Permanent("e-mail is not configured on this server".to_owned());
-    };
-    let to = match m.recipient.parse::<lettre::Address>() {
-        Ok(a) => Mailbox::new(None, a),
-        Err(e) => return Sent::Permanent(format!("{:?} is not an address: {e}", m.recipient)),
-    };
-    let built = Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(&m.subject)
-        .message_id(Some(format!("<{}@{}>", m.id, from.email.domain())));
-    let message = match &m.html {
-        Some(html) => built.multipart(MultiPart::alternative_plain_html(
-            m.text.clone(),
-            html.clone(),
-        )),
-        None => built.body(m.text.clone()),
-    };
-    let message = match message {
-        Ok(msg) => msg,
-        Err(e) => return Sent::Permanent(format!("cannot build the message: {e}")),
-    };
-    match smtp.send(message).await {
-        Ok(_) => Sent::Ok,
-        Err(e) if e.is_permanent() => Sent::Permanent(format!("the SMTP server refused: {e}")),
-        Err(e) => Sent::Transient(format!("SMTP: {e}")),
+/// A way of getting a queued message to its person: one per [`Channel`].
+pub trait Deliver: Send + Sync {
+    /// The channel it serves.
+    fn channel(&self) -> Channel;
+    /// Sends one message.
+    fn send<'a>(&'a self, m: &'a OutboundMessage) -> futures_util::future::BoxFuture<'a, Sent>;
+}
+
+/// E-mail over SMTP (lettre, pooled connections).
+pub struct SmtpDelivery {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpDelivery {
+    /// A sender for `config.smtp_url`; None when no SMTP server is configured.
+    pub fn new(config: &NotifyConfig) -> Result<Option<SmtpDelivery>, String> {
+        let Some(url) = &config.smtp_url else {
+            return Ok(None);
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("notifications.smtp_url: {e}"))?
+            .timeout(Some(Duration::from_secs(config.timeout_secs)))
+            .build();
+        let from = config
+            .email_from
+            .parse()
+            .map_err(|e| format!("notifications.email_from: {e}"))?;
+        Ok(Some(SmtpDelivery { transport, from }))
+    }
+
+    async fn deliver(&self, m: &OutboundMessage) -> Sent {
+        let to = match m.recipient.parse::<lettre::Address>() {
+            Ok(a) => Mailbox::new(None, a),
+            Err(e) => return Sent::Permanent(format!("{:?} is not an address: {e}", m.recipient)),
+        };
+        let built = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&m.subject)
+            .message_id(Some(format!("<{}@{}>", m.id, self.from.email.domain())));
+        let message = match &m.html {
+            Some(html) => built.multipart(MultiPart::alternative_plain_html(
+                m.text.clone(),
+                html.clone(),
+            )),
+            None => built.body(m.text.clone()),
+        };
+        let message = match message {
+            Ok(msg) => msg,
+            Err(e) => return Sent::Permanent(format!("cannot build the message: {e}")),
+        };
+        match self.transport.send(message).await {
+            Ok(_) => Sent::Ok,
+            Err(e) if e.is_permanent() => Sent::Permanent(format!("the SMTP server refused: {e}")),
+            Err(e) => Sent::Transient(format!("SMTP: {e}")),
+        }
     }
 }
 
-async fn send_sms(s: &Senders, config: &NotifyConfig, m: &OutboundMessage) -> Sent {
-    let Some(base) = &config.sms_api_url else {
-        return Sent::Permanent("SMS is not configured on this server".to_owned());
-    };
-    let url = format!(
-        "{}/2010-04-01/Accounts/{}/Messages.json",
-        base.trim_end_matches('/'),
-        config.sms_account_sid
-    );
-    let sent = s
-        .http
-        .post(url)
-        .basic_auth(&config.sms_account_sid, config.sms_auth_token.as_ref())
-        .form(&[
-            ("To", m.recipient.as_str()),
-            ("From", config.sms_from.as_str()),
-            ("Body", m.text.as_str()),
-        ])
-        .send()
-        .await;
-    match sent {
-        Ok(r) if r.status().is_success() => Sent::Ok,
-        Ok(r) => {
-            let status = r.status();
-            let body: String = r
-                .text()
-                .await
-                .unwrap_or_default()
-                .chars()
-                .take(300)
-                .collect();
-            let why = format!("the SMS API answered {status}: {body}");
-            if status.is_client_error() && status != 408 && status != 429 {
-                Sent::Permanent(why)
-            } else {
-                Sent::Transient(why)
+impl Deliver for SmtpDelivery {
+    fn channel(&self) -> Channel {
+        Channel::Email
+    }
+    fn send<'a>(&'a self, m: &'a OutboundMessage) -> futures_util::future::BoxFuture<'a, Sent> {
+        Box::pin(self.deliver(m))
+    }
+}
+
+/// SMS through a Twilio-compatible API: `POST {base}/2010-04-01/Accounts/{sid}/
+/// Messages.json`, form fields `To`, `From`, `Body`, HTTP basic auth with the account id
+/// and token.
+pub struct SmsDelivery {
+    http: reqwest::Client,
+    url: String,
+    account: String,
+    token: Option<String>,
+    from: String,
+    timeout_secs: u64,
+}
+
+impl SmsDelivery {
+    /// A sender for `config.sms_api_url`; None when no SMS API is configured.
+    pub fn new(config: &NotifyConfig) -> Result<Option<SmsDelivery>, String> {
+        let Some(base) = &config.sms_api_url else {
+            return Ok(None);
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("roi-notify/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("the SMS HTTP client: {e}"))?;
+        Ok(Some(SmsDelivery {
+            http,
+            url: format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                base.trim_end_matches('/'),
+                config.sms_account_sid
+            ),
+            account: config.sms_account_sid.clone(),
+            token: config.sms_auth_token.clone(),
+            from: config.sms_from.clone(),
+            timeout_secs: config.timeout_secs,
+        }))
+    }
+
+    async fn deliver(&self, m: &OutboundMessage) -> Sent {
+        let sent = self
+            .http
+            .post(&self.url)
+            .basic_auth(&self.account, self.token.as_ref())
+            .form(&[
+                ("To", m.recipient.as_str()),
+                ("From", self.from.as_str()),
+                ("Body", m.text.as_str()),
+            ])
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => Sent::Ok,
+            Ok(r) => {
+                let status = r.status();
+                let body: String = r
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect();
+                let why = format!("the SMS API answered {status}: {body}");
+                if status.is_client_error() && status != 408 && status != 429 {
+                    Sent::Permanent(why)
+                } else {
+                    Sent::Transient(why)
+                }
             }
+            Err(e) if e.is_timeout() => {
+                Sent::Transient(format!("no answer within {} s", self.timeout_secs))
+            }
+            Err(e) => Sent::Transient(format!("SMS request failed: {e}")),
         }
-        Err(e) if e.is_timeout() => {
-            Sent::Transient(format!("no answer within {} s", config.timeout_secs))
-        }
-        Err(e) => Sent::Transient(format!("SMS request failed: {e}")),
+    }
+}
+
+impl Deliver for SmsDelivery {
+    fn channel(&self) -> Channel {
+        Channel::Sms
+    }
+    fn send<'a>(&'a self, m: &'a OutboundMessage) -> futures_util::future::BoxFuture<'a, Sent> {
+        Box::pin(self.deliver(m))
+    }
+}
+
+/// The configured channels.
+struct Senders(Vec<Box<dyn Deliver>>);
+
+impl Senders {
+    fn has(&self, channel: Channel) -> bool {
+        self.0.iter().any(|d| d.channel() == channel)
     }
 }
 
 async fn attempt(s: &Senders, store: &Store, config: &NotifyConfig, m: OutboundMessage) {
-    let sent = match m.channel {
-        Channel::Email => send_email(s, &m).await,
-        Channel::Sms => send_sms(s, config, &m).await,
+    let sent = match s.0.iter().find(|d| d.channel() == m.channel) {
+        Some(d) => d.send(&m).await,
+        None => Sent::Permanent(format!(
+            "{} is not configured on this server",
+            m.channel.as_str()
+        )),
     };
     let attempts = u32::try_from(m.attempts)
         .unwrap_or(u32::MAX)
@@ -648,8 +737,8 @@ async fn round(store: &Store, config: &NotifyConfig, link_base: &str, senders: &
     loop {
         let ctx = PlanContext {
             link_base: link_base.to_owned(),
-            email: senders.smtp.is_some(),
-            sms: config.sms_enabled(),
+            email: senders.has(Channel::Email),
+            sms: senders.has(Channel::Sms),
             now_ms: crate::unix_now_ms(),
         };
         let planner = |e: &AlertEvent, people: &HashMap<String, Recipient>| plan(e, people, &ctx);
@@ -665,7 +754,7 @@ async fn round(store: &Store, config: &NotifyConfig, link_base: &str, senders: &
             }
         }
     }
-    if senders.smtp.is_some()
+    if senders.has(Channel::Email)
         && let Err(e) = queue_digests(store, crate::unix_now(), link_base).await
     {
         tracing::error!(error = %e, "queueing digests");
@@ -696,36 +785,18 @@ async fn round(store: &Store, config: &NotifyConfig, link_base: &str, senders: &
 /// notified (events were appended) and every `poll_ms`. `link_base` is the URL users
 /// reach the server at. Runs until the task is dropped.
 pub async fn run(store: Store, config: NotifyConfig, link_base: String, wake: Arc<Notify>) {
-    let smtp = match config.smtp_url.as_deref().map(|url| {
-        AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map(|b| {
-            b.timeout(Some(Duration::from_secs(config.timeout_secs)))
-                .build()
-        })
-    }) {
-        None => None,
-        Some(Ok(t)) => Some(t),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "SMTP transport; e-mail is not sent");
-            None
-        }
-    };
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(config.timeout_secs))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("roi-notify/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "SMS HTTP client; notifications are not sent");
-            return;
-        }
-    };
-    let senders = Senders {
-        smtp,
-        from: config.email_from.parse().ok(),
-        http,
-    };
+    let mut channels: Vec<Box<dyn Deliver>> = Vec::new();
+    match SmtpDelivery::new(&config) {
+        Ok(Some(smtp)) => channels.push(Box::new(smtp)),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "e-mail is not sent"),
+    }
+    match SmsDelivery::new(&config) {
+        Ok(Some(sms)) => channels.push(Box::new(sms)),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "SMS are not sent"),
+    }
+    let senders = Senders(channels);
     loop {
         round(&store, &config, &link_base, &senders).await;
         tokio::select! {

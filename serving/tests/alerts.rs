@@ -128,6 +128,25 @@ async fn lists_filter_sort_and_page(app: &TestApp) {
         }
     }
     assert_eq!(seen, ["al-7-4", "al-7-3", "al-7-2", "al-7-1", "al-7-0"]);
+    // The list's objects (built by the database) equal the detail's (built in Rust),
+    // field for field, NULLs, non-ASCII reasons and scores included.
+    let all = app.get("/alerts", Some(&token)).await.expect(200);
+    assert!(all.json["next_cursor"].is_null());
+    for listed in all.json["alerts"].as_array().expect("alerts") {
+        let id = listed["id"].as_str().expect("id");
+        let detail = app
+            .get(&format!("/alerts/{id}"), Some(&token))
+            .await
+            .expect(200);
+        assert_eq!(listed, &detail.json["alert"], "{id}");
+    }
+    assert_eq!(all.json["alerts"][0]["score"], 0.70);
+    assert!(all.json["alerts"][2]["property_id"].is_null());
+    let empty = app
+        .get("/alerts?kind=investment&limit=3", Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(empty.json, json!({"alerts": [], "next_cursor": null}));
     // By score, filtered.
     let page = app
         .get("/alerts?sort=score&min_score=0.6&kind=sell", Some(&token))
