@@ -109,6 +109,16 @@ enum AlertsCommand {
         after_help = "Alerts of pipeline organizations linked to no organization of the store are counted and skipped; link them with `roi orgs link`."
     )]
     Ingest,
+    /// Write what became of the store's alerts (converted, dismissed, expired or open;
+    /// the deal's value; when each was assigned, contacted and closed) to the lake as
+    /// alerts.outcomes: the labels that flow back for training
+    #[command(
+        after_help = "Covers the alerts of organizations linked to the pipeline (roi orgs link), and replaces the previous copy.
+
+Example:
+  roi alerts outcomes && roi sql \"SELECT kind, avg(CAST(converted AS INT)) FROM alerts.outcomes WHERE closed GROUP BY kind\""
+    )]
+    Outcomes,
 }
 
 #[derive(Debug, Args)]
@@ -733,6 +743,24 @@ fn run(cli: Cli) -> Result<()> {
             {
                 eprintln!("warning: could not announce the new alerts through Redis: {e}");
             }
+        }
+        Command::Alerts(AlertsCommand::Outcomes) => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let (store, _) =
+                runtime.block_on(roi_serving::server::open_store(&config.database()))?;
+            let rows = runtime.block_on(store.alert_outcomes());
+            runtime.block_on(store.close());
+            let rows = rows?;
+            let lake = config.lake_dir();
+            let counts = seed::write_outcomes(&lake, &rows)?;
+            println!(
+                "alerts.outcomes: {} alerts ({} converted, {} dismissed or expired, {} open) written to {}",
+                counts.total,
+                counts.converted,
+                counts.lost,
+                counts.open,
+                lake.join("alerts").join("outcomes").display()
+            );
         }
         Command::Config(ConfigCommand::Show) => {
             match &sources.file {

@@ -1,7 +1,8 @@
-//! From the lake to the store: the alerts the streaming job raised (`roi alerts ingest`),
-//! and, for the demo, the world's organizations and agents as organizations and users
-//! of the store, with routing profiles and rules, so that `roi serve` afterwards shows
-//! routed alerts.
+//! Between the lake and the store: the alerts the streaming job raised go in (`roi alerts
+//! ingest`), what agents made of them comes back as training labels (`roi alerts
+//! outcomes`), and, for the demo, the world's organizations and agents become
+//! organizations and users of the store, with routing profiles and rules, so that `roi
+//! serve` afterwards shows routed alerts.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,6 +50,88 @@ pub fn lake_alerts(lake: &Path) -> Result<Vec<NewAlert>> {
     rows.iter()
         .map(|a| new_alert(a, &zips, &of_record))
         .collect()
+}
+
+/// How many outcomes were written, by state.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct OutcomeCounts {
+    /// Every alert written.
+    pub total: u64,
+    /// Converted.
+    pub converted: u64,
+    /// Dismissed or expired.
+    pub lost: u64,
+    /// Still open (new, assigned, contacted).
+    pub open: u64,
+}
+
+/// Writes what became of the store's alerts to the lake table `alerts.outcomes`
+/// (replacing the previous copy), month-partitioned by when each was raised.
+pub fn write_outcomes(
+    lake: &Path,
+    rows: &[roi_serving::store::AlertOutcomeRow],
+) -> Result<OutcomeCounts> {
+    use roi_schemas::alert::{AlertOutcome, AlertStatus as LakeStatus, IntentKind};
+    use roi_schemas::ids::{ContactId, OrgId, PropertyId};
+    use roi_schemas::table::Table;
+    use roi_serving::alerts::AlertStatus;
+    let time = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .ok_or_else(|| anyhow::anyhow!("time {t} is out of range"))
+    };
+    let mut counts = OutcomeCounts::default();
+    let mut by_month: std::collections::BTreeMap<String, Vec<AlertOutcome>> = Default::default();
+    for r in rows {
+        let raised_at = time(r.raised_at)?;
+        let closed = matches!(
+            r.status,
+            AlertStatus::Converted | AlertStatus::Dismissed | AlertStatus::Expired
+        );
+        counts.total += 1;
+        match r.status {
+            AlertStatus::Converted => counts.converted += 1,
+            _ if closed => counts.lost += 1,
+            _ => counts.open += 1,
+        }
+        let outcome = AlertOutcome {
+            alert_id: r.alert_id.clone(),
+            org_id: OrgId(r.lake_org_id),
+            contact_id: ContactId(r.contact_id),
+            property_id: r.property_id.map(PropertyId),
+            kind: IntentKind::parse(r.kind.as_str())
+                .with_context(|| format!("alert {}", r.alert_id))?,
+            score: r.score,
+            model_version: r.model_version.clone(),
+            raised_at,
+            status: LakeStatus::parse(r.status.as_str())
+                .with_context(|| format!("alert {}", r.alert_id))?,
+            converted: r.status == AlertStatus::Converted,
+            closed,
+            outcome_value: r.outcome_value,
+            assigned_at: r.assigned_at.map(time).transpose()?,
+            contacted_at: r.contacted_at.map(time).transpose()?,
+            closed_at: r.closed_at.map(time).transpose()?,
+        };
+        by_month
+            .entry(raised_at.format("month=%Y-%m").to_string())
+            .or_default()
+            .push(outcome);
+    }
+    let mut table = roi_pipeline::lake::PartitionedTable::create(
+        lake,
+        "alerts",
+        "outcomes",
+        AlertOutcome::schema(),
+    )?;
+    for (month, outcomes) in &by_month {
+        table.write(month, &AlertOutcome::to_batch(outcomes)?)?;
+    }
+    table.finish(serde_json::json!({
+        "converted": counts.converted,
+        "lost": counts.lost,
+        "open": counts.open,
+    }))?;
+    Ok(counts)
 }
 
 fn kind_of(kind: &roi_schemas::alert::IntentKind) -> Result<AlertKind> {

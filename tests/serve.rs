@@ -210,4 +210,75 @@ fn alerts_ingest_into_linked_organizations_once() {
     let again = roi(tmp.path(), &["alerts", "ingest"]);
     let out = String::from_utf8_lossy(&again.stdout);
     assert!(out.contains("0 stored, 2 already in the store"), "{out}");
+
+    // An agent works alert-0 to a deal; alert-1 stays new. Outcomes flow back to the
+    // lake as labels.
+    runtime.block_on(async {
+        use roi_serving::alerts::AlertStatus::{Assigned, Contacted, Converted, New};
+        let database = roi_serving::config::DatabaseConfig {
+            url: Some(format!("sqlite://{}/data/roi.db", tmp.path().display())),
+            max_connections: 1,
+        };
+        let (store, _) = roi_serving::server::open_store(&database)
+            .await
+            .expect("store");
+        let org = store
+            .organization_by_slug("acme")
+            .await
+            .expect("read")
+            .expect("acme");
+        let owner = store
+            .tenant_of(&org)
+            .user_by_email("owner@acme.test")
+            .await
+            .expect("read")
+            .expect("owner");
+        let tenant = store.tenant_of(&org);
+        for (from, to, at, value) in [
+            (New, Assigned, 1_710_000_100, None),
+            (Assigned, Contacted, 1_710_003_700, None),
+            (Contacted, Converted, 1_710_090_000, Some(412_000.0)),
+        ] {
+            let change = roi_serving::store::AlertMove {
+                from,
+                to,
+                assignee_id: Some(&owner.id),
+                outcome_value: value,
+                actor_id: Some(&owner.id),
+                detail: "by hand".into(),
+            };
+            assert!(
+                tenant
+                    .move_alert("alert-0", &change, at)
+                    .await
+                    .expect("move")
+            );
+        }
+        store.close().await;
+    });
+    let outcomes = roi(tmp.path(), &["alerts", "outcomes"]);
+    let out = String::from_utf8_lossy(&outcomes.stdout);
+    assert!(
+        out.contains("alerts.outcomes: 2 alerts (1 converted, 0 dismissed or expired, 1 open)"),
+        "{out}{}",
+        String::from_utf8_lossy(&outcomes.stderr)
+    );
+    let labels = roi(
+        tmp.path(),
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT alert_id, org_id, status, converted, closed, outcome_value, \
+             to_unixtime(contacted_at) - to_unixtime(assigned_at) AS to_contact \
+             FROM alerts.outcomes ORDER BY alert_id",
+        ],
+    );
+    let csv = String::from_utf8_lossy(&labels.stdout);
+    assert!(
+        csv.contains("alert-0,3,converted,true,true,412000.0,3600"),
+        "{csv}{}",
+        String::from_utf8_lossy(&labels.stderr)
+    );
+    assert!(csv.contains("alert-1,3,new,false,false,,"), "{csv}");
 }

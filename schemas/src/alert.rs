@@ -67,6 +67,43 @@ table! {
     }
 }
 
+table! {
+    /// What became of an alert once an agent had it: the label that flows back from the
+    /// store to the lake (`alerts.outcomes`), beside the score the model gave.
+    pub struct AlertOutcome in "alert_outcomes" {
+        /// The alert.
+        pub alert_id: String,
+        /// Tenant (the pipeline's organization id).
+        pub org_id: OrgId,
+        /// Homeowner.
+        pub contact_id: ContactId,
+        /// Their home.
+        pub property_id: Option<PropertyId>,
+        /// What the alert predicted.
+        pub kind: IntentKind,
+        /// The score it was raised with.
+        pub score: f64,
+        /// Model version that scored it.
+        pub model_version: String,
+        /// When it was raised.
+        pub raised_at: DateTime<Utc>,
+        /// Where it is now.
+        pub status: AlertStatus,
+        /// Whether it became business (the label).
+        pub converted: bool,
+        /// Whether it is closed (converted, dismissed or expired).
+        pub closed: bool,
+        /// The deal's value, when converted.
+        pub outcome_value: Option<f64>,
+        /// When it was first given to an agent.
+        pub assigned_at: Option<DateTime<Utc>>,
+        /// When the agent first reached the homeowner.
+        pub contacted_at: Option<DateTime<Utc>>,
+        /// When it was closed.
+        pub closed_at: Option<DateTime<Utc>>,
+    }
+}
+
 impl Alert {
     /// Checks that score and confidence are probabilities.
     pub fn validate(&self) -> crate::Result<()> {

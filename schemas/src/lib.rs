@@ -36,7 +36,7 @@ pub mod signal;
 pub mod table;
 pub mod truth;
 
-pub use alert::{Alert, AlertStatus, IntentKind};
+pub use alert::{Alert, AlertOutcome, AlertStatus, IntentKind};
 pub use curated::{
     AreaKind, CityMonth, Comparables, FieldProvenance, MaintenanceItem, MarketStat, MatchRule,
     PropertyFinancials, PropertyMaster, PropertyValuation, QualityIssue, QualityKind, RecordMatch,

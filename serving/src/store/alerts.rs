@@ -134,6 +134,37 @@ pub enum Cursor {
     Score(f64, String),
 }
 
+/// What became of one alert, for the lake's training labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertOutcomeRow {
+    /// The alert.
+    pub alert_id: String,
+    /// The pipeline organization its organization is linked to.
+    pub lake_org_id: i64,
+    /// The homeowner.
+    pub contact_id: i64,
+    /// Their home.
+    pub property_id: Option<i64>,
+    /// What it predicted.
+    pub kind: AlertKind,
+    /// Its score.
+    pub score: f64,
+    /// The model version.
+    pub model_version: String,
+    /// When it was raised (Unix seconds).
+    pub raised_at: i64,
+    /// Where it is now.
+    pub status: AlertStatus,
+    /// The deal's value, when converted.
+    pub outcome_value: Option<f64>,
+    /// First given to an agent (Unix seconds).
+    pub assigned_at: Option<i64>,
+    /// First contacted (Unix seconds).
+    pub contacted_at: Option<i64>,
+    /// Closed: converted, dismissed or expired (Unix seconds).
+    pub closed_at: Option<i64>,
+}
+
 /// A page of alerts as JSON, and where the next page starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertPageJson {
@@ -331,6 +362,51 @@ impl Store {
             self.ring();
         }
         Ok(report)
+    }
+}
+
+impl Store {
+    /// What became of every alert of the organizations linked to the pipeline, oldest
+    /// first, with when it was first assigned, contacted and closed (from its history).
+    pub async fn alert_outcomes(&self) -> Result<Vec<AlertOutcomeRow>> {
+        let first = |statuses: &str| {
+            format!(
+                "(SELECT MIN(h.at) FROM alert_history h WHERE h.org_id = a.org_id
+                  AND h.alert_id = a.id AND h.to_status IN ({statuses}))"
+            )
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT a.id, l.lake_org_id, a.contact_id, a.property_id, a.kind, a.score,
+                    a.model_version, a.raised_at, a.status, a.outcome_value,
+                    {} AS assigned_at, {} AS contacted_at, {} AS closed_at
+             FROM alerts a JOIN lake_organizations l ON l.org_id = a.org_id
+             ORDER BY a.raised_at, a.id",
+            first("'assigned'"),
+            first("'contacted'"),
+            first("'converted', 'dismissed', 'expired'"),
+        ))
+        .fetch_all(self.pool())
+        .await
+        .map_err(failed("reading alert outcomes"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertOutcomeRow {
+                    alert_id: get(r, "id")?,
+                    lake_org_id: get(r, "lake_org_id")?,
+                    contact_id: get(r, "contact_id")?,
+                    property_id: get(r, "property_id")?,
+                    kind: kind_of(r)?,
+                    score: get(r, "score")?,
+                    model_version: get(r, "model_version")?,
+                    raised_at: get(r, "raised_at")?,
+                    status: status_of(r, "status")?,
+                    outcome_value: get(r, "outcome_value")?,
+                    assigned_at: get(r, "assigned_at")?,
+                    contacted_at: get(r, "contacted_at")?,
+                    closed_at: get(r, "closed_at")?,
+                })
+            })
+            .collect()
     }
 }
 

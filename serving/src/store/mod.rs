@@ -28,8 +28,8 @@ use crate::role::Role;
 
 use alerts::ALERT_COLUMNS;
 pub use alerts::{
-    AlertChange, AlertCounts, AlertFilter, AlertMove, AlertPageJson, AlertSort, Cursor,
-    IngestReport, NewAlert, StoredAlert,
+    AlertChange, AlertCounts, AlertFilter, AlertMove, AlertOutcomeRow, AlertPageJson, AlertSort,
+    Cursor, IngestReport, NewAlert, StoredAlert,
 };
 pub use events::{AlertEvent, EventKind};
 pub use notifications::{
