@@ -3,10 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ALERT_COLUMNS, Result, Store, StoreError, Tenant, failed, get};
+use super::{ALERT_COLUMNS, Backend, Result, Store, StoreError, Tenant, failed, get};
 use crate::alerts::{AlertKind, AlertStatus};
 use crate::routing::{AgentLoad, RoutingState, Rule};
 use crate::store::StoredAlert;
+
+/// A profile as the standings read sends it: user, zips, skills, capacity, active.
+type ProfileRow = (String, BTreeSet<String>, BTreeSet<AlertKind>, i64, i64);
 
 /// An agent's routing profile.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,56 +107,77 @@ impl Tenant<'_> {
     }
 
     /// Every agent profile with the agent's current alerts, by user id.
+    ///
+    /// Each of the two reads comes back as one JSON row built by the database (a
+    /// routing run reads every agent, thousands of rows otherwise handed over one by
+    /// one).
     pub async fn agent_standings(&self) -> Result<Vec<AgentStanding>> {
-        let rows = sqlx::query(
-            "SELECT user_id, zips, skills, capacity, active FROM agent_profiles
-             WHERE org_id = $1 ORDER BY user_id",
-        )
-        .bind(&self.org)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(failed("reading agent profiles"))?;
-        let counts = sqlx::query(
-            "SELECT assignee_id, status, COUNT(*) AS n FROM alerts
-             WHERE org_id = $1 AND assignee_id IS NOT NULL GROUP BY assignee_id, status",
-        )
-        .bind(&self.org)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(failed("counting agents' alerts"))?;
+        let (profiles, counts) = match self.store.backend() {
+            Backend::Sqlite => (
+                "SELECT json_group_array(json_array(user_id, json(zips), json(skills),
+                        capacity, active) ORDER BY user_id) AS j
+                 FROM agent_profiles WHERE org_id = $1",
+                "SELECT json_group_array(json_array(assignee_id, status, n)) AS j
+                 FROM (SELECT assignee_id, status, COUNT(*) AS n FROM alerts
+                       WHERE org_id = $1 AND assignee_id IS NOT NULL
+                       GROUP BY assignee_id, status) AS c",
+            ),
+            Backend::Postgres => (
+                "SELECT COALESCE(json_agg(json_build_array(user_id, zips::json, skills::json,
+                        capacity, active) ORDER BY user_id), '[]'::json)::text AS j
+                 FROM agent_profiles WHERE org_id = $1",
+                "SELECT COALESCE(json_agg(json_build_array(assignee_id, status, n)),
+                        '[]'::json)::text AS j
+                 FROM (SELECT assignee_id, status, COUNT(*) AS n FROM alerts
+                       WHERE org_id = $1 AND assignee_id IS NOT NULL
+                       GROUP BY assignee_id, status) AS c",
+            ),
+        };
+        let read = |sql: &'static str, what: &'static str| async move {
+            let row = sqlx::query(sql)
+                .bind(&self.org)
+                .fetch_one(self.store.pool())
+                .await
+                .map_err(failed(what))?;
+            get::<Option<String>>(&row, "j").map(Option::unwrap_or_default)
+        };
+        let profiles: Vec<ProfileRow> = json(
+            &read(profiles, "reading agent profiles").await?,
+            "agent profiles",
+        )?;
+        let counts: Vec<(String, AlertStatus, i64)> = json(
+            &read(counts, "counting agents' alerts").await?,
+            "agents' alert counts",
+        )?;
         let mut by_agent: BTreeMap<String, (u32, u32, u32)> = BTreeMap::new();
-        for r in &counts {
-            let agent: String = get(r, "assignee_id")?;
-            let status: String = get(r, "status")?;
-            let n = get::<i64>(r, "n")? as u32;
+        for (agent, status, n) in counts {
+            let n = n as u32;
             let entry = by_agent.entry(agent).or_default();
-            match status.parse::<AlertStatus>().map_err(StoreError::Corrupt)? {
+            match status {
                 AlertStatus::Converted => entry.1 += n,
                 AlertStatus::Dismissed | AlertStatus::Expired => entry.2 += n,
                 AlertStatus::Assigned | AlertStatus::Contacted => entry.0 += n,
                 AlertStatus::New => {}
             }
         }
-        rows.iter()
-            .map(|r| {
-                let user_id: String = get(r, "user_id")?;
-                let zips: String = get(r, "zips")?;
-                let skills: String = get(r, "skills")?;
+        Ok(profiles
+            .into_iter()
+            .map(|(user_id, zips, skills, capacity, active)| {
                 let (open, converted, lost) = by_agent.get(&user_id).copied().unwrap_or_default();
-                Ok(AgentStanding {
+                AgentStanding {
                     profile: AgentProfile {
-                        zips: json(&zips, "agent zips")?,
-                        skills: json(&skills, "agent skills")?,
-                        capacity: get::<i64>(r, "capacity")? as u32,
-                        active: get::<i64>(r, "active")? != 0,
+                        zips,
+                        skills,
+                        capacity: capacity as u32,
+                        active: active != 0,
                         user_id,
                     },
                     open,
                     converted,
                     lost,
-                })
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// Links the pipeline's agent id to a user (replacing an earlier link of either).
