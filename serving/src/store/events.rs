@@ -126,6 +126,43 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// Locks the background consumer cursor `name` (a row of `event_cursors`) for the
+/// caller's transaction and reads the next events after it, at most `limit`, in id
+/// order. Writing the row first locks it, so one replica takes a batch at a time; the
+/// caller moves the cursor with [`advance`] in the same transaction.
+pub(crate) async fn take_next(
+    tx: &mut sqlx::AnyConnection,
+    name: &str,
+    limit: i64,
+) -> Result<Vec<AlertEvent>> {
+    let row = sqlx::query("UPDATE event_cursors SET value = value WHERE name = $1 RETURNING value")
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(failed("reading a consumer cursor"))?;
+    let cursor: i64 = get(&row, "value")?;
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM alert_events WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(cursor)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(failed("reading events after a cursor"))?;
+    rows.iter().map(event_from).collect()
+}
+
+/// Moves the consumer cursor `name` past event `last`, in the caller's transaction.
+pub(crate) async fn advance(tx: &mut sqlx::AnyConnection, name: &str, last: i64) -> Result<()> {
+    sqlx::query("UPDATE event_cursors SET value = $1 WHERE name = $2")
+        .bind(last)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("moving a consumer cursor"))?;
+    Ok(())
+}
+
 fn event_from(r: &AnyRow) -> Result<AlertEvent> {
     Ok(AlertEvent {
         id: get(r, "id")?,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
 
-use super::events::AlertEvent;
+use super::events::{self, AlertEvent};
 use super::{AttemptOutcome, Result, Store, StoreError, Tenant, failed, get};
 
 /// One inbox entry.
@@ -527,39 +527,12 @@ impl Store {
     /// how many events were taken (0: the log is done).
     pub async fn notify_from_log(&self, limit: i64, now: i64, plan: &Planner<'_>) -> Result<u64> {
         let mut tx = self.begin().await?;
-        // Writing the cursor row first locks it: one replica takes a batch at a time.
-        let row = sqlx::query(
-            "UPDATE event_cursors SET value = value WHERE name = 'notifications' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(failed("reading the notification cursor"))?;
-        let cursor: i64 = get(&row, "value")?;
-        let rows = sqlx::query(
-            "SELECT id, org_id, event, alert_id, assignee_id, previous_assignee_id, at, data
-             FROM alert_events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(failed("reading events to notify"))?;
-        let Some(last) = rows.last() else {
+        let events = events::take_next(&mut tx, "notifications", limit).await?;
+        let Some(last) = events.last().map(|e| e.id) else {
             return Ok(0);
         };
-        let last: i64 = get(last, "id")?;
         let mut people: HashMap<String, Option<Recipient>> = HashMap::new();
-        for r in &rows {
-            let event = AlertEvent {
-                id: get(r, "id")?,
-                org_id: get(r, "org_id")?,
-                event: get(r, "event")?,
-                alert_id: get(r, "alert_id")?,
-                assignee_id: get(r, "assignee_id")?,
-                previous_assignee_id: get(r, "previous_assignee_id")?,
-                at: get(r, "at")?,
-                data: get(r, "data")?,
-            };
+        for event in &events {
             let mut concerned = HashMap::new();
             for id in [&event.assignee_id, &event.previous_assignee_id]
                 .into_iter()
@@ -576,7 +549,7 @@ impl Store {
             if concerned.is_empty() {
                 continue;
             }
-            for p in plan(&event, &concerned) {
+            for p in plan(event, &concerned) {
                 let made = sqlx::query(&format!(
                     "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, org_id)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)
@@ -602,15 +575,11 @@ impl Store {
                 }
             }
         }
-        sqlx::query("UPDATE event_cursors SET value = $1 WHERE name = 'notifications'")
-            .bind(last)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("moving the notification cursor"))?;
+        events::advance(&mut tx, "notifications", last).await?;
         tx.commit()
             .await
             .map_err(failed("committing notifications"))?;
-        Ok(rows.len() as u64)
+        Ok(events.len() as u64)
     }
 
     /// Users whose digest is due by `now` (Unix seconds), at most `limit`.

@@ -9,7 +9,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::events::AlertEvent;
+use super::events::{self, AlertEvent};
 use super::{Result, Store, StoreError, Tenant, failed, get};
 
 /// An endpoint that receives an organization's alert events.
@@ -319,27 +319,10 @@ impl Store {
     /// how many events were taken (0: the log is done) and how many deliveries queued.
     pub async fn queue_webhook_deliveries(&self, limit: i64, now_ms: i64) -> Result<(u64, u64)> {
         let mut tx = self.begin().await?;
-        // Writing the cursor row first locks it: one replica takes a batch at a time.
-        let row = sqlx::query(
-            "UPDATE event_cursors SET value = value WHERE name = 'webhooks' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(failed("reading the webhook cursor"))?;
-        let cursor: i64 = get(&row, "value")?;
-        let events = sqlx::query(
-            "SELECT id, org_id, event, alert_id, assignee_id, previous_assignee_id, at, data
-             FROM alert_events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(cursor)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(failed("reading events for webhooks"))?;
-        let Some(last) = events.last() else {
+        let events = events::take_next(&mut tx, "webhooks", limit).await?;
+        let Some(last) = events.last().map(|e| e.id) else {
             return Ok((0, 0));
         };
-        let last: i64 = get(last, "id")?;
         let hooks = sqlx::query(&format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE active = 1"
         ))
@@ -351,12 +334,10 @@ impl Store {
         .collect::<Result<Vec<_>>>()?;
         let mut queued = 0;
         for e in &events {
-            let id: i64 = get(e, "id")?;
-            let org: String = get(e, "org_id")?;
-            let name: String = get(e, "event")?;
+            let (id, org) = (e.id, &e.org_id);
             for hook in hooks
                 .iter()
-                .filter(|h| h.org_id == org && h.after_event < id && h.events.contains(&name))
+                .filter(|h| &h.org_id == org && h.after_event < id && h.events.contains(&e.event))
             {
                 sqlx::query(&format!(
                     "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}, org_id)
@@ -368,18 +349,14 @@ impl Store {
                 .bind(id)
                 .bind(now_ms)
                 .bind(now_ms / 1000)
-                .bind(&org)
+                .bind(org)
                 .execute(&mut *tx)
                 .await
                 .map_err(failed("queueing a webhook delivery"))?;
                 queued += 1;
             }
         }
-        sqlx::query("UPDATE event_cursors SET value = $1 WHERE name = 'webhooks'")
-            .bind(last)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("moving the webhook cursor"))?;
+        events::advance(&mut tx, "webhooks", last).await?;
         tx.commit()
             .await
             .map_err(failed("committing queued webhook deliveries"))?;
