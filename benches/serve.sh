@@ -3,7 +3,7 @@
 #   roi serve  GET /me      (bearer token: EdDSA verify + one store read)
 #   roi serve  GET /me      (API key: one store read for the key, one for the user)
 #   roi serve  GET /healthz (no auth, no store)
-#   roi serve  GET /alerts  (a page of 50 of the small world's alerts, as ingested)
+#   roi serve  GET /alerts  (a page of 50 of the small world's alerts, as `roi demo` left them)
 #   nginx      GET /me      (the peer: a fixed JSON body from nginx, the fastest small
 #                            response this machine serves)
 #   roi serve  POST /auth/login (argon2id dominates)
@@ -26,8 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Alerts to list: the small world through the whole pipeline (models, stream), then
-# ingested into the store for the organization the benchmark signs up.
+# Alerts to list: the small world through the whole pipeline (models, stream), ingested
+# into the store and routed by `roi demo`.
 echo "preparing alerts: roi demo --scale small (world, batch jobs, models, stream; ~30 s)"
 "$target/release/roi" --data-dir "$work/data" demo --scale small --seed 7 >"$work/demo.log" 2>&1
 
@@ -40,19 +40,21 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$roi_port/healthz" >/dev/null && break
   sleep 0.1
 done
-login='{"organization":"bench","email":"owner@bench.test","password":"correct horse battery staple"}'
-curl -sf "http://127.0.0.1:$roi_port/auth/signup" -H 'content-type: application/json' \
-  -d '{"organization_name":"Bench","organization_slug":"bench","email":"owner@bench.test","name":"Owner","password":"correct horse battery staple"}' >/dev/null
+# The demo made an organization per pipeline organization, its alerts ingested and
+# routed; the benchmark signs in as the owner of the one with the most alerts.
+lake_org="$("$target/release/roi" --data-dir "$work/data" sql --format csv \
+  "SELECT org_id FROM alerts.alerts GROUP BY org_id ORDER BY count(*) DESC LIMIT 1" | tail -1)"
+slug="$("$target/release/roi" --data-dir "$work/data" orgs list | awk -v l="pipeline org_id $lake_org" 'index($0, l) {print $1}')"
+password="$(sed -n 's/.*"password": "\([^"]*\)".*/\1/p' "$work/data/demo-credentials.txt" | head -1)"
+email="$(awk -F'\t' -v s="$slug" '$1 == s && $3 == "owner" {print $2}' "$work/data/demo-credentials.txt" | head -1)"
+[ -n "$slug" ] && [ -n "$email" ] && [ -n "$password" ] || { echo "no demo owner found (slug '$slug')" >&2; exit 1; }
+echo "listing as $email of $slug (pipeline organization $lake_org: $("$target/release/roi" --data-dir "$work/data" sql --format csv "SELECT count(*) FROM alerts.alerts WHERE org_id = $lake_org" | tail -1) alerts)"
+login="{\"organization\":\"$slug\",\"email\":\"$email\",\"password\":\"$password\"}"
 token="$(curl -sf "http://127.0.0.1:$roi_port/auth/login" -H 'content-type: application/json' -d "$login" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')"
 me_body="$(curl -sf "http://127.0.0.1:$roi_port/me" -H "authorization: Bearer $token")"
 api_key="$(curl -sf "http://127.0.0.1:$roi_port/api-keys" -H "authorization: Bearer $token" -H 'content-type: application/json' \
   -d '{"name":"bench","role":"agent","scopes":["users:read"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
-
-lake_org="$("$target/release/roi" --data-dir "$work/data" sql --format csv \
-  "SELECT org_id FROM alerts.alerts GROUP BY org_id ORDER BY count(*) DESC LIMIT 1" | tail -1)"
-"$target/release/roi" --data-dir "$work/data" orgs link bench "$lake_org" >/dev/null
-"$target/release/roi" --data-dir "$work/data" alerts ingest | head -1
 
 mkdir -p "$work/nginx"
 cat >"$work/nginx.conf" <<CONF

@@ -89,6 +89,11 @@ pub async fn route_new(
         return Ok(Some(report));
     }
     let mut agents = agent_loads(tenant).await?;
+    let index: std::collections::HashMap<String, usize> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.clone(), i))
+        .collect();
     let of_record = tenant.lake_agents().await?;
     // Decide every alert first (each decision's load counts for the next), then make
     // all the assignments in one transaction.
@@ -103,8 +108,8 @@ pub async fn route_new(
             report.unplaced.push(alert.id);
             continue;
         };
-        if let Some(a) = agents.iter_mut().find(|a| a.id == decision.agent_id) {
-            a.open += 1;
+        if let Some(&i) = index.get(&decision.agent_id) {
+            agents[i].open += 1;
         }
         planned.push(Placed {
             alert_id: alert.id,

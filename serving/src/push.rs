@@ -70,8 +70,74 @@ struct Conn {
 
 #[derive(Default)]
 struct Registry {
-    /// Organization → connection id → connection.
-    orgs: HashMap<String, HashMap<u64, Conn>>,
+    /// Organization → its connections.
+    orgs: HashMap<String, OrgConns>,
+}
+
+/// One organization's connections, indexed so that an event touches only the
+/// connections it concerns (not every agent's).
+#[derive(Default)]
+struct OrgConns {
+    /// Connection id → connection.
+    conns: HashMap<u64, Conn>,
+    /// User id → their connections.
+    by_user: HashMap<String, Vec<u64>>,
+    /// Connections following the whole organization.
+    watchers: HashSet<u64>,
+}
+
+impl OrgConns {
+    fn insert(&mut self, id: u64, conn: Conn) {
+        self.by_user
+            .entry(conn.user_id.clone())
+            .or_default()
+            .push(id);
+        if conn.topics.org {
+            self.watchers.insert(id);
+        }
+        self.conns.insert(id, conn);
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(conn) = self.conns.remove(&id) else {
+            return;
+        };
+        self.watchers.remove(&id);
+        if let Some(ids) = self.by_user.get_mut(&conn.user_id) {
+            ids.retain(|c| *c != id);
+            if ids.is_empty() {
+                self.by_user.remove(&conn.user_id);
+            }
+        }
+    }
+
+    fn set_topics(&mut self, id: u64, topics: Topics) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.topics = topics;
+            if topics.org {
+                self.watchers.insert(id);
+            } else {
+                self.watchers.remove(&id);
+            }
+        }
+    }
+
+    /// The connections an event may concern: the organization's watchers and the
+    /// connections of the alert's owner, before and after.
+    fn concerned(&self, event: &AlertEvent) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.watchers.iter().copied().collect();
+        for user in [&event.assignee_id, &event.previous_assignee_id]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(theirs) = self.by_user.get(user) {
+                ids.extend(theirs.iter().filter(|c| !self.watchers.contains(c)));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }
 
 /// The process's live connections, by organization.
@@ -124,12 +190,8 @@ impl Membership {
     /// Changes what the connection receives.
     pub fn set_topics(&self, topics: Topics) {
         let mut registry = self.hub.lock();
-        if let Some(conn) = registry
-            .orgs
-            .get_mut(&self.org_id)
-            .and_then(|conns| conns.get_mut(&self.id))
-        {
-            conn.topics = topics;
+        if let Some(org) = registry.orgs.get_mut(&self.org_id) {
+            org.set_topics(self.id, topics);
         }
     }
 }
@@ -137,9 +199,9 @@ impl Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         let mut registry = self.hub.lock();
-        if let Some(conns) = registry.orgs.get_mut(&self.org_id) {
-            conns.remove(&self.id);
-            if conns.is_empty() {
+        if let Some(org) = registry.orgs.get_mut(&self.org_id) {
+            org.remove(self.id);
+            if org.conns.is_empty() {
                 registry.orgs.remove(&self.org_id);
             }
         }
@@ -188,8 +250,8 @@ impl Hub {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
-        // A panic while holding the lock leaves the maps consistent (each change is one
-        // insert or remove), so a poisoned lock is still usable.
+        // Nothing that changes the maps can panic half-way (inserts, removes and
+        // lookups only), so a poisoned lock still guards consistent maps.
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -252,24 +314,31 @@ impl Hub {
     /// is dropped from the hub (its socket then closes, and the client resumes).
     pub fn deliver(&self, event: &AlertEvent) {
         let mut registry = self.lock();
-        let Some(conns) = registry.orgs.get_mut(&event.org_id) else {
+        let Some(org) = registry.orgs.get_mut(&event.org_id) else {
             return;
         };
+        let concerned = org.concerned(event);
+        if concerned.is_empty() {
+            return;
+        }
         let frame = Frame {
             id: event.id,
             text: Utf8Bytes::from(event_frame(event)),
         };
         let mut lagging = Vec::new();
-        for (id, conn) in conns.iter() {
+        for id in concerned {
+            let Some(conn) = org.conns.get(&id) else {
+                continue;
+            };
             if !conn.topics.wants(&conn.user_id, event) {
                 continue;
             }
             if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(frame.clone()) {
-                lagging.push(*id);
+                lagging.push(id);
             }
         }
         for id in lagging {
-            conns.remove(&id);
+            org.remove(id);
         }
     }
 
@@ -278,16 +347,16 @@ impl Hub {
         self.lock()
             .orgs
             .get(org_id)
-            .is_some_and(|conns| conns.values().any(|c| c.topics.org))
+            .is_some_and(|org| !org.watchers.is_empty())
     }
 
     /// Sends a frame that is not in the log to the organization's `org` subscribers.
     fn broadcast_org(&self, org_id: &str, text: Utf8Bytes) {
         let registry = self.lock();
-        let Some(conns) = registry.orgs.get(org_id) else {
+        let Some(org) = registry.orgs.get(org_id) else {
             return;
         };
-        for conn in conns.values().filter(|c| c.topics.org) {
+        for conn in org.watchers.iter().filter_map(|id| org.conns.get(id)) {
             // A full buffer here is left to the next event to notice.
             let _ = conn.tx.try_send(Frame {
                 id: 0,
@@ -480,4 +549,61 @@ pub async fn announce(url: &str, namespace: &str) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(to: Option<&str>, from: Option<&str>) -> AlertEvent {
+        AlertEvent {
+            id: 1,
+            org_id: "org".into(),
+            event: "alert.assigned".into(),
+            alert_id: "al-1".into(),
+            assignee_id: to.map(str::to_owned),
+            previous_assignee_id: from.map(str::to_owned),
+            at: 0,
+            data: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn events_reach_the_watchers_and_the_owners_connections_only() {
+        let hub = Arc::new(Hub::default());
+        let me = Topics {
+            org: false,
+            me: true,
+        };
+        let org = Topics {
+            org: true,
+            me: false,
+        };
+        let (ann1, mut ann1_rx) = hub.join("org", "ann", me);
+        let (_ann2, mut ann2_rx) = hub.join("org", "ann", me);
+        let (bob, mut bob_rx) = hub.join("org", "bob", me);
+        let (boss, mut boss_rx) = hub.join("org", "boss", org);
+        let (_other, mut other_rx) = hub.join("elsewhere", "ann", org);
+        hub.deliver(&event(Some("ann"), Some("bob")));
+        for rx in [&mut ann1_rx, &mut ann2_rx, &mut bob_rx, &mut boss_rx] {
+            assert_eq!(rx.try_recv().expect("a frame").id, 1);
+        }
+        assert!(other_rx.try_recv().is_err(), "another tenant hears nothing");
+        // Bob now follows the organization; Ann's first socket is gone.
+        bob.set_topics(org);
+        drop(ann1);
+        hub.deliver(&event(Some("cy"), None));
+        assert!(bob_rx.try_recv().is_ok() && boss_rx.try_recv().is_ok());
+        assert!(ann2_rx.try_recv().is_err(), "not Ann's alert");
+        assert!(hub.has_org_watchers("org"));
+        drop(bob);
+        drop(boss);
+        assert!(!hub.has_org_watchers("org"));
+        hub.deliver(&event(Some("ann"), None));
+        assert!(ann2_rx.try_recv().is_ok());
+        assert!(
+            ann1_rx.try_recv().is_err(),
+            "a closed socket's buffer gets nothing"
+        );
+    }
 }
