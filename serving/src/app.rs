@@ -92,7 +92,8 @@ impl AppState {
 
     /// Starts the work a serving process does besides answering requests: the event
     /// push (tailing the log, relaying this process's writes, listening to Redis), the
-    /// background router, webhook delivery, notifications, and reloading the signing keys. Stops when
+    /// background router, webhook delivery, notifications, and reloading the signing
+    /// keys. Stops when
     /// the handle drops.
     pub fn start_background(&self) -> Background {
         let mut tasks = Vec::new();

@@ -32,7 +32,7 @@ use crate::store::{
     AlertEvent, AttemptOutcome, Channel, DueDigest, EmailMode, NewMessage, Notification,
     OutboundMessage, Planned, Preferences, Recipient, Store,
 };
-use crate::webhooks::backoff_ms;
+use crate::webhooks::{backoff_ms, jitter};
 
 /// `[serve.notifications]`: the e-mail and SMS channels and their attempts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -503,11 +503,6 @@ pub async fn queue_digests(
             return Ok(queued);
         }
     }
-}
-
-fn jitter() -> f64 {
-    let [a, b] = crate::auth::secret::random_bytes::<2>();
-    f64::from(u16::from_le_bytes([a, b])) / 65_536.0
 }
 
 /// How one send ended: sent, or why not and whether trying again can help.

@@ -93,7 +93,8 @@ pub fn backoff_ms(attempt: u32, base: u64, max: u64, jitter: f64) -> u64 {
     (capped * (0.5 + jitter.clamp(0.0, 1.0))).round() as u64
 }
 
-fn jitter() -> f64 {
+/// A uniform draw from [0, 1) for back-off jitter.
+pub(crate) fn jitter() -> f64 {
     let [a, b] = crate::auth::secret::random_bytes::<2>();
     f64::from(u16::from_le_bytes([a, b])) / 65_536.0
 }
