@@ -40,12 +40,7 @@ fn alert(n: i64, lake_org: i64, kind: AlertKind, score: f64) -> NewAlert {
 
 /// Signs up `acme`, links it to pipeline organization 7 and ingests `alerts`.
 async fn acme_with(app: &TestApp, alerts: &[NewAlert]) -> String {
-    let owner = app.signup("acme", "owner@acme.test").await;
-    app.state
-        .store
-        .link_lake_org(7, &owner.str("/user/organization_id"), 0)
-        .await
-        .expect("link");
+    let owner = app.signup_linked("acme", "owner@acme.test", 7).await;
     app.state
         .store
         .ingest_alerts(alerts, 1_800_000_000)

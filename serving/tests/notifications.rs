@@ -48,13 +48,8 @@ struct Org {
 }
 
 async fn organization(app: &TestApp, alerts: i64) -> Org {
-    let owner = app.signup("acme", "owner@acme.test").await;
+    let owner = app.signup_linked("acme", "owner@acme.test", 7).await;
     let token = owner.str("/access_token");
-    app.state
-        .store
-        .link_lake_org(7, &owner.str("/user/organization_id"), 0)
-        .await
-        .expect("link");
     let ann = app
         .invite_and_accept(&token, "ann@acme.test", "agent")
         .await;

@@ -102,13 +102,8 @@ async fn send(ws: &mut Ws, value: Value) {
 
 async fn events_reach_the_right_sockets_live_and_on_resume(app: &TestApp) {
     let live = app.serve().await;
-    let owner = app.signup("acme", "owner@acme.test").await;
+    let owner = app.signup_linked("acme", "owner@acme.test", 7).await;
     let owner_token = owner.str("/access_token");
-    app.state
-        .store
-        .link_lake_org(7, &owner.str("/user/organization_id"), 0)
-        .await
-        .expect("link");
     let ann = app
         .invite_and_accept(&owner_token, "ann@acme.test", "agent")
         .await;
@@ -129,12 +124,7 @@ async fn events_reach_the_right_sockets_live_and_on_resume(app: &TestApp) {
     )
     .await
     .expect(200);
-    let other = app.signup("other", "owner@other.test").await;
-    app.state
-        .store
-        .link_lake_org(9, &other.str("/user/organization_id"), 0)
-        .await
-        .expect("link");
+    let other = app.signup_linked("other", "owner@other.test", 9).await;
 
     // Refusals come as HTTP answers to the upgrade.
     assert_eq!(open(live.addr, "", Some("nonsense")).await.err(), Some(401));
@@ -291,12 +281,7 @@ async fn replicas_hear_of_each_others_events_through_redis() {
     let b = common::TestApp::sharing(router(state_b.clone()), state_b);
     let b_live = b.serve().await;
 
-    let owner = a.signup("acme", "owner@acme.test").await;
-    a.state
-        .store
-        .link_lake_org(7, &owner.str("/user/organization_id"), 0)
-        .await
-        .expect("link");
+    let owner = a.signup_linked("acme", "owner@acme.test", 7).await;
     let mut ws = open(b_live.addr, "", Some(&owner.str("/access_token")))
         .await
         .expect("socket on replica B");

@@ -166,13 +166,8 @@ fn verify(headers: &HeaderMap, body: &str, secret: &str) {
 async fn events_are_signed_retried_dead_lettered_and_replayed(app: &TestApp) {
     let _live = app.serve().await;
     let (url, state) = receiver().await;
-    let owner = app.signup("acme", "owner@acme.test").await;
+    let owner = app.signup_linked("acme", "owner@acme.test", 7).await;
     let token = owner.str("/access_token");
-    app.state
-        .store
-        .link_lake_org(7, &owner.str("/user/organization_id"), 0)
-        .await
-        .expect("link");
     let agent = app
         .invite_and_accept(&token, "ann@acme.test", "agent")
         .await;

@@ -272,6 +272,18 @@ impl TestApp {
         .expect(201)
     }
 
+    /// [`TestApp::signup`], then links the organization to pipeline organization
+    /// `lake_org` (so that its alerts can be ingested).
+    pub async fn signup_linked(&self, slug: &str, email: &str, lake_org: i64) -> Reply {
+        let owner = self.signup(slug, email).await;
+        self.state
+            .store
+            .link_lake_org(lake_org, &owner.str("/user/organization_id"), 0)
+            .await
+            .expect("link the pipeline organization");
+        owner
+    }
+
     pub async fn login(&self, slug: &str, email: &str) -> Reply {
         self.post(
             "/auth/login",
