@@ -256,6 +256,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::read))
         .routes(routes!(notifications::read_all))
+        .routes(routes!(notifications::messages))
         .routes(routes!(
             notifications::preferences,
             notifications::set_preferences

@@ -562,28 +562,26 @@ async fn e_mail_and_sms_reach_real_servers(app: &TestApp, smtp: &Smtp, sms: &Arc
     .await;
     assign(app, &org.owner, "al-7-3", ann_id).await;
     inbox(app, ann, 2).await;
-    let tenant = app.state.store.tenant_of(
-        &app.state
-            .store
-            .organization_by_slug("acme")
-            .await
-            .expect("read")
-            .expect("org"),
-    );
-    let held = tenant
-        .outbound_messages(ann_id, 10)
+    let held = app
+        .get("/notifications/messages", Some(ann))
         .await
-        .expect("messages");
-    let held: Vec<_> = held
+        .expect(200);
+    let held: Vec<&Value> = held
+        .json
+        .as_array()
+        .expect("messages")
         .iter()
-        .filter(|m| m.text.contains("contact 3"))
+        .filter(|m| m["status"] == "pending")
         .collect();
-    assert_eq!(held.len(), 2, "an e-mail and an SMS");
+    let channels: Vec<&str> = held.iter().filter_map(|m| m["channel"].as_str()).collect();
+    assert_eq!(channels.len(), 2, "an e-mail and an SMS: {held:?}");
+    assert!(channels.contains(&"email") && channels.contains(&"sms"));
     for m in &held {
-        assert_eq!(m.status, "pending");
         assert!(
-            m.next_attempt_ms > roi_serving::unix_now_ms() + 30 * 60_000,
-            "held until the quiet hours end: {m:?}"
+            m["next_attempt_ms"]
+                .as_i64()
+                .is_some_and(|t| t > roi_serving::unix_now_ms() + 30 * 60_000),
+            "held until the quiet hours end: {m}"
         );
     }
 
@@ -593,25 +591,44 @@ async fn e_mail_and_sms_reach_real_servers(app: &TestApp, smtp: &Smtp, sms: &Arc
     assign(app, &org.owner, "al-7-4", ann_id).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let dead = loop {
-        let list = tenant
-            .outbound_messages(ann_id, 10)
+        let list = app
+            .get("/notifications/messages?limit=10", Some(ann))
             .await
-            .expect("messages");
+            .expect(200);
         if let Some(m) = list
-            .into_iter()
-            .find(|m| m.text.contains("contact 4") && m.status == "dead")
+            .json
+            .as_array()
+            .expect("messages")
+            .iter()
+            .find(|m| m["status"] == "dead")
         {
-            break m;
+            break m.clone();
         }
         assert!(tokio::time::Instant::now() < deadline, "no dead SMS");
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
-    assert_eq!(dead.attempts, 1);
+    assert_eq!(dead["channel"], "sms");
+    assert_eq!(dead["recipient"], "+15155550199");
+    assert_eq!(dead["attempts"], 1);
+    assert!(dead["next_attempt_ms"].is_null());
     assert!(
-        dead.last_error
-            .as_deref()
+        dead["last_error"]
+            .as_str()
             .is_some_and(|e| e.contains("400")),
-        "{dead:?}"
+        "{dead}"
+    );
+    app.get("/notifications/messages?limit=0", Some(ann))
+        .await
+        .expect_problem(422, "limit");
+    let bobs = app
+        .get("/notifications/messages", Some(bob))
+        .await
+        .expect(200);
+    let bobs_list = bobs.json.as_array().expect("messages");
+    assert!(
+        !bobs_list.is_empty() && bobs_list.iter().all(|m| m["recipient"] == "bob@acme.test"),
+        "each user sees only their own messages: {}",
+        bobs.text
     );
     assert_eq!(sms.lock().expect("lock").requests.len(), before + 1);
     assert_eq!(

@@ -334,3 +334,72 @@ pub(crate) async fn set_preferences(
     let stored = tenant.notification_preferences(&principal.user_id).await?;
     Ok(Json(view(&state, stored, now)))
 }
+
+/// One e-mail or SMS sent (or to be sent) to you.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct MessageView {
+    /// Id.
+    id: String,
+    /// `email` or `sms`.
+    channel: String,
+    /// The address or number it goes to.
+    recipient: String,
+    /// E-mail subject (empty for SMS).
+    subject: String,
+    /// `pending`, `sent` or `dead`.
+    status: String,
+    /// Attempts made.
+    attempts: i64,
+    /// When the next attempt is due (Unix milliseconds), while pending: the end of your
+    /// quiet hours, or a retry.
+    next_attempt_ms: Option<i64>,
+    /// Why the last attempt failed.
+    last_error: Option<String>,
+    /// Unix seconds.
+    created_at: i64,
+}
+
+/// How many messages.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessagesQuery {
+    /// How many, newest first (1–200, default 50).
+    limit: Option<i64>,
+}
+
+/// Your e-mail and SMS messages, newest first, with where each is: waiting (quiet
+/// hours, a retry), sent, or dead with the reason.
+#[utoipa::path(get, path = "/notifications/messages", tag = "notifications", security(("bearer" = [])),
+    params(MessagesQuery),
+    responses(
+        (status = 200, description = "Your messages", body = [MessageView]),
+    ))]
+pub(crate) async fn messages(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<MessagesQuery>,
+) -> Result<Json<Vec<MessageView>>, Problem> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(Problem::invalid("limit: must be between 1 and 200"));
+    }
+    let list = principal
+        .tenant(&state.store)
+        .outbound_messages(&principal.user_id, limit)
+        .await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|m| MessageView {
+                next_attempt_ms: (m.status == "pending").then_some(m.next_attempt_ms),
+                id: m.id,
+                channel: m.channel.as_str().to_owned(),
+                recipient: m.recipient,
+                subject: m.subject,
+                status: m.status,
+                attempts: m.attempts,
+                last_error: m.last_error,
+                created_at: m.created_at,
+            })
+            .collect(),
+    ))
+}
