@@ -219,7 +219,9 @@ async fn pace(rate: usize, secs: u64, mut send: impl AsyncFnMut(usize, usize)) -
 
 async fn run(s: Settings) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}/roi.db", dir.path().display());
+    // BENCH_DATABASE_URL: an empty PostgreSQL database instead of a SQLite file.
+    let url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}/roi.db", dir.path().display()));
     let database = DatabaseConfig {
         url: Some(url.clone()),
         max_connections: 4,

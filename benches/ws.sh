@@ -3,6 +3,8 @@
 # serve` process, ALERTS_PER_SEC alerts stored for SECONDS, beside a Node.js `ws`
 # fan-out server (the peer) with the same clients and rate.
 # Usage: benches/ws.sh [CLIENTS] [ALERTS_PER_SEC] [SECONDS]   (default 10000 1000 20)
+# The store is a new SQLite file; BENCH_DATABASE_URL=postgres://… names an empty
+# PostgreSQL database to use instead.
 # Needs: node and npm (the peer is installed with `npm ci` from its lockfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
