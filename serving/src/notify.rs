@@ -32,7 +32,7 @@ use crate::store::{
     AlertEvent, AttemptOutcome, Channel, DueDigest, EmailMode, NewMessage, Notification,
     OutboundMessage, Planned, Preferences, Recipient, Store,
 };
-use crate::webhooks::{backoff_ms, jitter};
+use crate::webhooks::{backoff_ms, jitter, send_due};
 
 /// `[serve.notifications]`: the e-mail and SMS channels and their attempts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -755,25 +755,14 @@ async fn round(store: &Store, config: &NotifyConfig, link_base: &str, senders: &
         tracing::error!(error = %e, "queueing digests");
     }
     let lease_ms = (config.timeout_secs as i64 + 5) * 1000;
-    loop {
-        let now = crate::unix_now_ms();
-        let due = match store
-            .take_due_messages(now, now + lease_ms, i64::from(config.concurrency))
-            .await
-        {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::error!(error = %e, "finding due messages");
-                break;
-            }
-        };
-        let full = due.len() == config.concurrency as usize;
-        futures_util::future::join_all(due.into_iter().map(|m| attempt(senders, store, config, m)))
-            .await;
-        if !full {
-            break;
-        }
-    }
+    send_due(
+        "messages",
+        config.concurrency,
+        lease_ms,
+        |now, until, limit| store.take_due_messages(now, until, limit),
+        |m| attempt(senders, store, config, m),
+    )
+    .await;
 }
 
 /// Makes notifications from the event log and sends the due messages, when `wake` is
@@ -877,6 +866,75 @@ mod tests {
         let before = next_digest_at(at(tz, 2026, 10, 31, 8, 0), &p);
         assert_eq!(before, at(tz, 2026, 11, 1, 7, 0));
         assert_eq!(before - at(tz, 2026, 10, 31, 7, 0), 25 * 3600);
+    }
+
+    #[test]
+    fn bad_channel_settings_are_named() {
+        NotifyConfig::default().validate().expect("defaults");
+        let sms = || NotifyConfig {
+            sms_api_url: Some("https://sms.example.com".into()),
+            sms_account_sid: "AC1".into(),
+            sms_auth_token: Some("token".into()),
+            sms_from: "+15155550100".into(),
+            ..NotifyConfig::default()
+        };
+        sms().validate().expect("a complete SMS setup");
+        for (bad, key) in [
+            (
+                NotifyConfig {
+                    smtp_url: Some("ftp://mail.example.com".into()),
+                    ..NotifyConfig::default()
+                },
+                "smtp_url",
+            ),
+            (
+                NotifyConfig {
+                    email_from: "not an address".into(),
+                    ..NotifyConfig::default()
+                },
+                "email_from",
+            ),
+            (
+                NotifyConfig {
+                    sms_auth_token: None,
+                    ..sms()
+                },
+                "sms_account_sid",
+            ),
+            (
+                NotifyConfig {
+                    sms_from: "5550100".into(),
+                    ..sms()
+                },
+                "sms_from",
+            ),
+            (
+                NotifyConfig {
+                    sms_api_url: Some("sms.example.com".into()),
+                    ..sms()
+                },
+                "sms_api_url",
+            ),
+            (
+                NotifyConfig {
+                    max_attempts: 0,
+                    ..NotifyConfig::default()
+                },
+                "max_attempts",
+            ),
+        ] {
+            let e = bad.validate().expect_err(key);
+            assert!(e.contains(&format!("notifications.{key}")), "{e}");
+        }
+        let masked = NotifyConfig {
+            smtp_url: Some("smtps://mailer:secret@mail.example.com".into()),
+            ..sms()
+        }
+        .masked();
+        assert!(
+            !format!("{masked:?}").contains("secret")
+                && !format!("{masked:?}").contains("\"token\"")
+        );
     }
 
     #[test]

@@ -93,6 +93,39 @@ pub fn backoff_ms(attempt: u32, base: u64, max: u64, jitter: f64) -> u64 {
     (capped * (0.5 + jitter.clamp(0.0, 1.0))).round() as u64
 }
 
+/// Sends what is due, in rounds of at most `concurrency` at once, until a round comes back
+/// short. `take(now_ms, lease_until_ms, limit)` leases the due items (for `lease_ms`);
+/// `send` makes one attempt and records it. `what` names the items in the log.
+pub(crate) async fn send_due<T, E, Take, TakeFut, Send, SendFut>(
+    what: &str,
+    concurrency: u32,
+    lease_ms: i64,
+    take: Take,
+    send: Send,
+) where
+    E: std::fmt::Display,
+    Take: Fn(i64, i64, i64) -> TakeFut,
+    TakeFut: std::future::Future<Output = Result<Vec<T>, E>>,
+    Send: Fn(T) -> SendFut,
+    SendFut: std::future::Future<Output = ()>,
+{
+    loop {
+        let now = crate::unix_now_ms();
+        let due = match take(now, now + lease_ms, i64::from(concurrency)).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "finding due {what}");
+                return;
+            }
+        };
+        let full = due.len() == concurrency as usize;
+        futures_util::future::join_all(due.into_iter().map(&send)).await;
+        if !full {
+            return;
+        }
+    }
+}
+
 /// A uniform draw from [0, 1) for back-off jitter.
 pub(crate) fn jitter() -> f64 {
     let [a, b] = crate::auth::secret::random_bytes::<2>();
@@ -209,28 +242,14 @@ pub async fn run(store: Store, config: WebhookConfig, wake: Arc<Notify>) {
                 }
             }
         }
-        loop {
-            let now = crate::unix_now_ms();
-            let due = match store
-                .take_due_deliveries(now, now + lease_ms, i64::from(config.concurrency))
-                .await
-            {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::error!(error = %e, "finding due webhook deliveries");
-                    break;
-                }
-            };
-            let full = due.len() == config.concurrency as usize;
-            futures_util::future::join_all(
-                due.into_iter()
-                    .map(|d| attempt(&client, &store, &config, d)),
-            )
-            .await;
-            if !full {
-                break;
-            }
-        }
+        send_due(
+            "webhook deliveries",
+            config.concurrency,
+            lease_ms,
+            |now, until, limit| store.take_due_deliveries(now, until, limit),
+            |d| attempt(&client, &store, &config, d),
+        )
+        .await;
     }
 }
 
