@@ -175,6 +175,7 @@ impl Config {
         masked.serve.redis_url = masked.serve.redis_url.as_deref().map(mask_url);
         masked.serve.oidc = masked.serve.oidc.masked();
         masked.serve.notifications = masked.serve.notifications.masked();
+        masked.serve.campaigns = masked.serve.campaigns.masked();
         let mut text =
             toml::to_string_pretty(&masked).context("bug: configuration does not serialise")?;
         if masked.lake.is_none() {

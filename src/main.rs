@@ -2,6 +2,7 @@
 //!
 //! This binary only parses arguments, loads configuration and calls the library crates.
 
+mod audience;
 mod config;
 mod seed;
 mod summary;
@@ -83,6 +84,28 @@ enum Command {
     /// Alerts in the store: bring in what the streaming job raised
     #[command(subcommand)]
     Alerts(AlertsCommand),
+    /// Campaign audiences: homeowners as contacts of the store
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContactsCommand {
+    /// Bring the lake's homeowners into the store as contacts of their (linked)
+    /// organization: home, valuation, equity, the zip's market figures, agent of record,
+    /// newest features and each promoted model's score. Segments read these.
+    #[command(
+        after_help = "New contacts are subscribed when they opted in to marketing e-mail at closing, else unsubscribed; a contact's consent is never changed by a later sync. Running it again refreshes everything else.
+
+Examples:
+  roi contacts sync
+  roi contacts sync --org acme-title-1"
+    )]
+    Sync {
+        /// Only this organization (its slug)
+        #[arg(long, value_name = "SLUG")]
+        org: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -486,8 +509,28 @@ fn run(cli: Cli) -> Result<()> {
             let (store, _) =
                 runtime.block_on(roi_serving::server::open_store(&config.database()))?;
             let seeded = runtime.block_on(seed::seed_demo(&store, &lake, &config.data_dir));
+            let seeded = match seeded {
+                Ok(s) => s,
+                Err(e) => {
+                    runtime.block_on(store.close());
+                    return Err(e);
+                }
+            };
+            summary::print_seeded(&seeded);
+            println!();
+            println!("bringing the homeowners into the store as campaign contacts...");
+            let synced = audience::lake_audience(&lake).and_then(|a| {
+                let synced = runtime.block_on(audience::sync(
+                    &store,
+                    &a,
+                    None,
+                    chrono::Utc::now().timestamp(),
+                ))?;
+                Ok((synced, a))
+            });
             runtime.block_on(store.close());
-            summary::print_seeded(&seeded?);
+            let (synced, a) = synced?;
+            summary::print_contact_sync(&synced, &a);
         }
         Command::Stream(args) => {
             let lake = config.lake_dir();
@@ -674,6 +717,12 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(bind) = args.bind {
                 serve.bind = bind;
             }
+            // Campaign engagement feeds the streaming job through the data directory's
+            // event log unless configured elsewhere.
+            if serve.campaigns.events_path.is_none() {
+                serve.campaigns.events_path =
+                    Some(config.data_dir.join("events").join("engagement.ndjson"));
+            }
             let database = config.database();
             let runtime = tokio::runtime::Runtime::new().context("starting the server runtime")?;
             runtime.block_on(roi_serving::server::run_with(
@@ -743,6 +792,20 @@ fn run(cli: Cli) -> Result<()> {
             {
                 eprintln!("warning: could not announce the new alerts through Redis: {e}");
             }
+        }
+        Command::Contacts(ContactsCommand::Sync { org }) => {
+            let audience = audience::lake_audience(&config.lake_dir())?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let (store, _) =
+                runtime.block_on(roi_serving::server::open_store(&config.database()))?;
+            let synced = runtime.block_on(audience::sync(
+                &store,
+                &audience,
+                org.as_deref(),
+                chrono::Utc::now().timestamp(),
+            ));
+            runtime.block_on(store.close());
+            summary::print_contact_sync(&synced?, &audience);
         }
         Command::Alerts(AlertsCommand::Outcomes) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;

@@ -266,6 +266,45 @@ pub fn print_seeded(seeded: &crate::seed::Seeded) {
     }
 }
 
+/// Prints what `roi contacts sync` did.
+pub fn print_contact_sync(
+    synced: &[crate::audience::SyncedOrg],
+    audience: &crate::audience::LakeAudience,
+) {
+    let total: usize = audience.by_org.values().map(Vec::len).sum();
+    println!(
+        "{total} homeowners read from the lake; scores from {}",
+        if audience.scored.is_empty() {
+            "no promoted model (roi train alerts; roi models promote)".to_owned()
+        } else {
+            format!("the promoted {} models", audience.scored.join(", "))
+        }
+    );
+    if synced.is_empty() {
+        println!(
+            "  no organization of the store is linked to the lake's (roi orgs link SLUG ORG_ID)"
+        );
+    }
+    for s in synced {
+        let r = &s.report;
+        println!(
+            "  {}: {} new contacts, {} updated, {} values{}",
+            s.slug,
+            r.inserted,
+            r.updated,
+            r.values,
+            if r.duplicate_emails > 0 {
+                format!(
+                    ", {} skipped (address already used by another homeowner)",
+                    r.duplicate_emails
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
 /// Prints the feature and signal catalog.
 pub fn print_catalog() {
     use roi_features::catalog::{CATALOG_VERSION, FEATURES};

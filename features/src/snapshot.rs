@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Builder, Float64Builder, Int64Builder};
+use arrow::array::{
+    Array, ArrayRef, Date32Array, Date32Builder, Float64Array, Float64Builder, Int64Array,
+    Int64Builder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -44,6 +47,41 @@ pub fn schema() -> SchemaRef {
             Arc::new(Schema::new(fields))
         })
         .clone()
+}
+
+/// Decodes a batch of the [`schema`] layout, finding columns by name. A feature column
+/// the batch lacks reads as missing (a table written before the feature existed).
+pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Snapshot>, ArrowError> {
+    fn column<'b, T: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b T, ArrowError> {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<T>())
+            .ok_or_else(|| {
+                ArrowError::SchemaError(format!(
+                    "feature snapshots: column {name} missing or mistyped"
+                ))
+            })
+    }
+    let contact: &Int64Array = column(batch, "contact_id")?;
+    let org: &Int64Array = column(batch, "org_id")?;
+    let day: &Date32Array = column(batch, "as_of_date")?;
+    let features: Vec<Option<&Float64Array>> = FEATURES
+        .iter()
+        .map(|f| column::<Float64Array>(batch, f.name).ok())
+        .collect();
+    Ok((0..batch.num_rows())
+        .map(|i| Snapshot {
+            contact_id: contact.value(i),
+            org_id: org.value(i),
+            day: day.value(i),
+            features: FeatureVector(
+                features
+                    .iter()
+                    .map(|c| c.and_then(|c| c.is_valid(i).then(|| c.value(i))))
+                    .collect(),
+            ),
+        })
+        .collect())
 }
 
 /// Encodes snapshots column by column.

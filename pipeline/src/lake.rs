@@ -47,6 +47,46 @@ pub fn read_table<T: Table>(dir: &Path) -> Result<Vec<T>> {
     Ok(rows)
 }
 
+/// Each homeowner's newest feature snapshot in a snapshot table (the layout of
+/// [`roi_features::snapshot::schema`], e.g. `features/contact_features`), by contact id.
+pub fn latest_snapshots(
+    dir: &Path,
+) -> Result<std::collections::HashMap<i64, roi_features::snapshot::Snapshot>> {
+    let mut files = Vec::new();
+    collect_parquet(dir, &mut files)?;
+    files.sort();
+    let mut latest: std::collections::HashMap<i64, roi_features::snapshot::Snapshot> =
+        std::collections::HashMap::new();
+    for path in files {
+        let file = File::open(&path).map_err(Error::io("opening", &path))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(64 * 1024).build())
+            .map_err(|source| Error::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::Parquet {
+                path: path.clone(),
+                source: e.into(),
+            })?;
+            let rows = roi_features::snapshot::from_batch(&batch).map_err(|e| Error::Parquet {
+                path: path.clone(),
+                source: e.into(),
+            })?;
+            for s in rows {
+                match latest.get(&s.contact_id) {
+                    Some(have) if have.day >= s.day => {}
+                    _ => {
+                        latest.insert(s.contact_id, s);
+                    }
+                }
+            }
+        }
+    }
+    Ok(latest)
+}
+
 fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(Error::io("listing", dir))? {
         let path = entry.map_err(Error::io("listing", dir))?.path();

@@ -130,6 +130,28 @@ impl Scorer {
         self.models.iter().map(|m| m.id.clone()).collect()
     }
 
+    /// Each promoted model's calibrated probability for every snapshot, in snapshot
+    /// order (no cooldown, no threshold: what campaigns segment on).
+    pub fn probabilities(&self, snapshots: &[Snapshot]) -> Result<Vec<(IntentKind, Vec<f64>)>> {
+        let mut rows = Vec::with_capacity(snapshots.len() * FEATURES.len());
+        for s in snapshots {
+            rows.extend(s.features.0.iter().map(|v| v.unwrap_or(f64::NAN)));
+        }
+        self.models
+            .iter()
+            .map(|live| {
+                let scores = if snapshots.is_empty() {
+                    Vec::new()
+                } else {
+                    live.model
+                        .score(&rows)
+                        .map_err(|e| Error::Config(format!("scoring with {}: {e}", live.id)))?
+                };
+                Ok((live.kind, scores))
+            })
+            .collect()
+    }
+
     /// Whether any model is loaded.
     pub fn is_empty(&self) -> bool {
         self.models.is_empty()

@@ -26,8 +26,8 @@ use crate::problem::Problem;
 use crate::push::Hub;
 use crate::ratelimit::Limiter;
 use crate::routes::{
-    alerts, api_keys, audit, auth, health, invitations, mfa, notifications, oidc, organization,
-    passwords, routing, users, webhooks, ws,
+    alerts, api_keys, audit, auth, campaigns, contacts, health, invitations, mfa, notifications,
+    oidc, organization, passwords, routing, users, webhooks, ws,
 };
 use crate::store::Store;
 
@@ -54,6 +54,12 @@ pub struct Shared {
     pub oidc: Oidc,
     /// Live connections for the alert event push.
     pub hub: Arc<Hub>,
+    /// Signs and checks campaign tracking links.
+    pub tracker: crate::campaigns::Tracker,
+    /// Sends campaign mail; None when no mail transport is configured.
+    pub campaign_sender: Option<Arc<crate::campaigns::Sender>>,
+    /// Where engagement events go for the streaming job.
+    pub engagement_log: crate::campaigns::EventLog,
 }
 
 impl Deref for AppState {
@@ -78,6 +84,36 @@ impl AppState {
             None => Limiter::default(),
         };
         let oidc = Oidc::new(&config.oidc).map_err(|e| crate::Error::Config(e.to_string()))?;
+        let secret = store.server_secret("tracking", crate::unix_now()).await?;
+        let tracker = crate::campaigns::Tracker::new(secret.as_bytes(), &config.base_url());
+        let transport =
+            crate::campaigns::Sender::transport_for(&config.campaigns, &config.notifications)
+                .map_err(crate::Error::Config)?;
+        let campaign_sender = match transport {
+            Some(t) => {
+                let from = config
+                    .campaigns
+                    .from
+                    .as_deref()
+                    .unwrap_or(&config.notifications.email_from);
+                let from = from
+                    .parse()
+                    .map_err(|e| crate::Error::Config(format!("campaign sender {from:?}: {e}")))?;
+                let limits = match &config.redis_url {
+                    Some(url) => Limiter::redis(url, &config.redis_namespace).await?,
+                    None => Limiter::default(),
+                };
+                Some(Arc::new(crate::campaigns::Sender::new(
+                    config.campaigns.clone(),
+                    t,
+                    from,
+                    tracker.clone(),
+                    limits,
+                )))
+            }
+            None => None,
+        };
+        let engagement_log = crate::campaigns::EventLog::new(config.campaigns.events_path.clone());
         Ok(AppState(Arc::new(Shared {
             store,
             keys,
@@ -87,6 +123,9 @@ impl AppState {
             limiter,
             oidc,
             hub: Arc::new(Hub::default()),
+            tracker,
+            campaign_sender,
+            engagement_log,
         })))
     }
 
@@ -136,6 +175,12 @@ impl AppState {
             self.config.notifications.clone(),
             self.config.base_url(),
             self.hub.appended_for_notifications(),
+        )));
+        tasks.push(tokio::spawn(crate::campaigns::run(
+            self.store.clone(),
+            self.campaign_sender.clone(),
+            self.tracker.clone(),
+            std::time::Duration::from_millis(self.config.campaigns.poll_ms),
         )));
         let keys = self.clone();
         tasks.push(tokio::spawn(async move {
@@ -188,6 +233,10 @@ impl Drop for Background {
         (name = "alerts", description = "Alerts to agents: lists, detail, life cycle, assignment, statistics"),
         (name = "routing", description = "Agents' territories, skills and capacity; routing rules; routing runs"),
         (name = "webhooks", description = "Alert events POSTed to your endpoints, signed, retried, replayable"),
+        (name = "contacts", description = "Homeowners campaigns can reach: consent and its history, CSV imports, features and scores"),
+        (name = "segments", description = "Rules that pick contacts (equity_pct > 40 and zip in (\"50010\")), previewed live and saved"),
+        (name = "campaigns", description = "E-mail campaigns: templates with merge tags, sending to segments through a durable queue, delivery and engagement statistics"),
+        (name = "tracking", description = "Links in campaign mail: open pixel, click redirects, unsubscribe (signed; no token)"),
         (name = "notifications", description = "Your inbox of alerts given to you, and how you are told: e-mail, daily digest, SMS, quiet hours"),
     )
 )]
@@ -237,6 +286,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(mfa::regenerate))
         .routes(routes!(mfa::reset))
         .routes(routes!(organization::get_one, organization::update))
+        .routes(routes!(organization::branding, organization::set_branding))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::revoke))
         .routes(routes!(passwords::change))
@@ -265,6 +315,44 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(routing::agents))
         .routes(routes!(routing::set_profile))
         .routes(routes!(routing::rules, routing::set_rules))
+        .routes(routes!(contacts::list))
+        .routes(routes!(contacts::get_one))
+        .routes(routes!(contacts::set_consent))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(contacts::import))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    contacts::MAX_IMPORT_BYTES,
+                )),
+        )
+        .routes(routes!(contacts::fields))
+        .routes(routes!(contacts::preview))
+        .routes(routes!(contacts::create, contacts::list_segments))
+        .routes(routes!(
+            contacts::get_segment,
+            contacts::update_segment,
+            contacts::delete_segment
+        ))
+        .routes(routes!(campaigns::tags))
+        .routes(routes!(campaigns::preview))
+        .routes(routes!(
+            campaigns::create_template,
+            campaigns::list_templates
+        ))
+        .routes(routes!(
+            campaigns::get_template,
+            campaigns::update_template,
+            campaigns::delete_template
+        ))
+        .routes(routes!(campaigns::test_send))
+        .routes(routes!(campaigns::create, campaigns::list))
+        .routes(routes!(campaigns::get_one))
+        .routes(routes!(campaigns::send))
+        .routes(routes!(campaigns::cancel))
+        .routes(routes!(campaigns::mail_event))
+        .routes(routes!(campaigns::open))
+        .routes(routes!(campaigns::click))
+        .routes(routes!(campaigns::unsubscribe_page, campaigns::unsubscribe))
         .routes(routes!(oidc::providers))
         .routes(routes!(oidc::start))
         .routes(routes!(oidc::callback, oidc::callback_form))

@@ -69,6 +69,8 @@ pub struct ServeConfig {
     pub webhooks: crate::webhooks::WebhookConfig,
     /// E-mail and SMS to users (`[serve.notifications]`).
     pub notifications: crate::notify::NotifyConfig,
+    /// E-mail campaigns: transport, rate limits, retries, tracking (`[serve.campaigns]`).
+    pub campaigns: crate::campaigns::CampaignConfig,
 }
 
 /// `[serve.push]`: the WebSocket push and the background router.
@@ -120,6 +122,7 @@ impl Default for ServeConfig {
             push: PushConfig::default(),
             webhooks: crate::webhooks::WebhookConfig::default(),
             notifications: crate::notify::NotifyConfig::default(),
+            campaigns: crate::campaigns::CampaignConfig::default(),
         }
     }
 }
@@ -192,6 +195,9 @@ impl ServeConfig {
         }
         if let Err(why) = self.notifications.validate() {
             return Err(crate::Error::Config(format!("serve.{why}")));
+        }
+        if let Err(why) = self.campaigns.validate() {
+            return Err(crate::Error::Config(why));
         }
         if self.issuer.is_empty() {
             return bad("issuer", "must not be empty");

@@ -104,6 +104,16 @@ impl Problem {
         )
     }
 
+    /// 415: the body is not of a media type the operation reads.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            detail.into(),
+        )
+    }
+
     /// 409: the request conflicts with what exists.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail.into())
@@ -221,6 +231,21 @@ impl From<axum::extract::rejection::JsonRejection> for Problem {
             ),
             J::JsonDataError(e) => Problem::invalid(e.body_text()),
             other => Problem::bad_request(other.body_text()),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for Problem {
+    fn from(r: axum::extract::rejection::BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "the body is larger than this operation accepts".to_owned(),
+            )
+        } else {
+            Problem::bad_request(r.body_text())
         }
     }
 }

@@ -6,6 +6,8 @@ pub(crate) mod alerts;
 pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod campaigns;
+pub(crate) mod contacts;
 pub(crate) mod health;
 pub(crate) mod invitations;
 pub(crate) mod mfa;

@@ -11,6 +11,8 @@
 //! from a client-supplied id.
 
 mod alerts;
+mod campaigns;
+mod contacts;
 mod events;
 mod notifications;
 mod routing;
@@ -30,6 +32,14 @@ use alerts::ALERT_COLUMNS;
 pub use alerts::{
     AlertChange, AlertCounts, AlertFilter, AlertMove, AlertOutcomeRow, AlertPageJson, AlertSort,
     Cursor, IngestReport, NewAlert, StoredAlert,
+};
+pub use campaigns::{
+    Campaign, CampaignStats, CampaignStatus, ClaimedMessage, ENGAGEMENT_KINDS, MessageOutcome,
+    NewCampaign, QueuedMessage, StoredTemplate, TrackedMessage, lake_id_of,
+};
+pub use contacts::{
+    Branding, ConsentChange, Contact, ContactAttributes, ImportReport, Segment, SegmentCount,
+    SyncContact, SyncReport,
 };
 pub use events::{AlertEvent, EventKind};
 pub use notifications::{
@@ -353,6 +363,12 @@ impl Store {
     /// (login). Handlers acting for a signed-in user use [`crate::auth::Principal::tenant`].
     pub fn tenant_of(&self, org: &Organization) -> Tenant<'_> {
         Tenant::new(self, org.id.clone())
+    }
+
+    /// The scope of the organization a stored record names (background work over records
+    /// that carry their organization, never a client's id).
+    pub(crate) fn tenant_by_id(&self, org_id: &str) -> Tenant<'_> {
+        Tenant::new(self, org_id.to_owned())
     }
 
     /// The refresh token with this hash, in whichever organization it belongs to.

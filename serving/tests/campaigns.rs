@@ -1,0 +1,449 @@
+//! Campaigns end to end, on SQLite and on the real PostgreSQL, with a real SMTP server on
+//! loopback (aiosmtpd): templates validated (an unknown tag is named with its line), a
+//! campaign rendered and queued for its segment, delivered once to each subscribed
+//! contact with both parts, personalised content and RFC 8058 unsubscribe headers;
+//! unsubscribed, bounced and other-tenant contacts never mailed; opens, clicks and
+//! one-click unsubscribes recorded through signed links (forged ones refused) and
+//! appended as pipeline events; statistics; bounces reported by the provider.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestApp;
+use common::smtp::{Smtp, mails, smtp_server, unfold, wait_mails};
+use roi_serving::config::ServeConfig;
+use roi_serving::store::{ContactAttributes, SyncContact};
+use serde_json::{Value, json};
+
+const BASE: &str = "http://roi.test";
+
+fn config(smtp: &Smtp, events: &std::path::Path) -> ServeConfig {
+    let mut config = ServeConfig {
+        public_url: Some(BASE.to_owned()),
+        ..ServeConfig::default()
+    };
+    config.notifications.smtp_url = Some(format!("smtp://127.0.0.1:{}", smtp.port));
+    config.campaigns.events_path = Some(events.to_path_buf());
+    config
+}
+
+fn person(lake_id: i64, name: &str, opted_in: bool, value: f64) -> SyncContact {
+    SyncContact {
+        lake_contact_id: lake_id,
+        email: format!("{name}@home.test"),
+        first_name: name[..1].to_uppercase() + &name[1..],
+        last_name: "Homeowner".to_owned(),
+        opted_in,
+        attributes: ContactAttributes {
+            zip: Some("50010".to_owned()),
+            city: Some("Ames".to_owned()),
+            address: Some("12 Oak St".to_owned()),
+            state: Some("IA".to_owned()),
+            value: Some(value),
+            ..ContactAttributes::default()
+        },
+        values: Vec::new(),
+    }
+}
+
+async fn sync(app: &TestApp, slug: &str, people: &[SyncContact]) {
+    let org = app
+        .state
+        .store
+        .organization_by_slug(slug)
+        .await
+        .expect("read")
+        .expect("organization");
+    app.state
+        .store
+        .tenant_of(&org)
+        .sync_contacts(people, &[], 0)
+        .await
+        .expect("sync");
+}
+
+/// Runs background rounds until the campaign is sent.
+async fn send_out(app: &TestApp, token: &str, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        roi_serving::campaigns::round(
+            &app.state.store,
+            app.state.campaign_sender.as_ref(),
+            &app.state.tracker,
+        )
+        .await;
+        let c = app
+            .get(&format!("/campaigns/{id}"), Some(token))
+            .await
+            .expect(200);
+        if c.json["status"] == "sent" {
+            return c.json;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not sent: {}",
+            c.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn header<'a>(mail: &'a str, name: &str) -> &'a str {
+    mail.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or("")
+}
+
+/// The first URL in `mail` that starts with `prefix`, up to a quote or `>`.
+fn link(mail: &str, prefix: &str) -> String {
+    let start = mail
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix} in {mail}"));
+    let rest = &mail[start..];
+    let end = rest
+        .find(['"', '>', '\'', '\r', '\n', ' '])
+        .unwrap_or(rest.len());
+    rest[..end].replace("&amp;", "&")
+}
+
+fn path(url: &str) -> &str {
+    url.strip_prefix(BASE).expect("a link to this server")
+}
+
+async fn scenario(app: TestApp, smtp: Smtp, events: tempfile::TempDir) {
+    let owner = app.signup_linked("acme", "owner@acme.test", 7).await;
+    let token = owner.str("/access_token");
+    sync(
+        &app,
+        "acme",
+        &[
+            person(100, "ana", true, 310_000.0),
+            person(101, "bob", true, 420_000.0),
+            person(102, "cy", false, 200_000.0),
+            person(103, "dee", true, 250_000.0),
+        ],
+    )
+    .await;
+    let other = app.signup_linked("other", "owner@other.test", 8).await;
+    sync(&app, "other", &[person(200, "zed", true, 1.0)]).await;
+    // Dee's address bounced before.
+    let dee = app
+        .post(
+            "/segments/preview",
+            Some(&token),
+            json!({"rule": "first_name = 'dee'"}),
+        )
+        .await
+        .expect(200);
+    let dee_id = dee.json["sample"][0]["id"]
+        .as_str()
+        .expect("dee")
+        .to_owned();
+    app.call(
+        "PUT",
+        &format!("/contacts/{dee_id}/consent"),
+        Some(&token),
+        Some(json!({"consent": "bounced", "detail": "550 no such user"})),
+    )
+    .await
+    .expect(200);
+
+    // Templates: unknown tags are named with their line; a good one is saved.
+    let bad = app
+        .post("/templates", Some(&token), json!({
+            "name": "bad", "subject": "Hi", "text": "ok",
+            "html": "<p>Hello</p>\n<p>{{ contact.first_name }}</p>\n<p>{{ contact.frist_name }}</p>"}))
+        .await
+        .expect_problem(422, "contact.frist_name");
+    let detail = bad.json["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("line 3"), "{detail}");
+    let tags = app.get("/templates/tags", Some(&token)).await.expect(200);
+    assert!(
+        tags.json.as_array().map_or(0, Vec::len) >= 40,
+        "{}",
+        tags.text
+    );
+    let template = app
+        .post("/templates", Some(&token), json!({
+            "name": "value update",
+            "subject": "{{ contact.first_name }}, your home in {{ property.city }}",
+            "html": "<html><body><p>Dear {{ contact.first_name }},</p><p>Your home at {{ property.full_address }} is worth about {{ valuation.value }}.</p><p><a href=\"https://acme.test/report?id=1&amp;x=2\">See the report</a></p><p><a href=\"{{ links.unsubscribe }}\">Unsubscribe</a> - {{ org.name }}</p></body></html>",
+            "text": "Dear {{ contact.first_name }},\nYour home is worth about {{ valuation.value }}.\nUnsubscribe: {{ links.unsubscribe }}\n"}))
+        .await
+        .expect(201);
+    let template_id = template.str("/id");
+    let preview = app
+        .post("/templates/preview", Some(&token), json!({
+            "subject": "{{ contact.first_name }} {{ valuation.value }}", "html": "<b>{{ contact.last_name }}</b>", "text": "x",
+            "contact_id": dee_id}))
+        .await
+        .expect(200);
+    assert_eq!(preview.json["subject"], "Dee $250,000");
+
+    // The campaign: everyone in 50010, which only reaches acme's subscribed contacts.
+    let made = app
+        .post(
+            "/campaigns",
+            Some(&token),
+            json!({"name": "October values", "template_id": template_id, "rule": "zip = '50010'"}),
+        )
+        .await
+        .expect(201);
+    let id = made.str("/id");
+    assert_eq!(made.json["status"], "draft");
+    app.post(&format!("/campaigns/{id}/send"), Some(&token), json!({}))
+        .await
+        .expect(202);
+    app.post(&format!("/campaigns/{id}/send"), Some(&token), json!({}))
+        .await
+        .expect(202);
+    let sent = send_out(&app, &token, &id).await;
+    assert_eq!(sent["stats"]["messages"], 2, "{sent}");
+    assert_eq!(sent["stats"]["delivered"], 2, "{sent}");
+    app.post(&format!("/campaigns/{id}/send"), Some(&token), json!({}))
+        .await
+        .expect_problem(409, "sent");
+
+    let got = wait_mails(&smtp, 2).await;
+    // Nothing more arrives after further rounds.
+    roi_serving::campaigns::round(
+        &app.state.store,
+        app.state.campaign_sender.as_ref(),
+        &app.state.tracker,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got_now = mails(smtp.dir.path());
+    assert_eq!(
+        got_now.len(),
+        2,
+        "exactly one message per subscribed contact"
+    );
+    let mut to: Vec<&str> = got.iter().map(|m| header(m, "To")).collect();
+    to.sort();
+    assert_eq!(to, ["ana@home.test", "bob@home.test"]);
+    let ana = unfold(
+        got.iter()
+            .find(|m| header(m, "To") == "ana@home.test")
+            .expect("ana's"),
+    );
+    assert_eq!(header(&ana, "Subject"), "Ana, your home in Ames");
+    assert!(header(&ana, "Message-ID").contains(&id), "{ana}");
+    assert!(
+        header(&ana, "List-Unsubscribe").starts_with(&format!("<{BASE}/u/{id}/")),
+        "{ana}"
+    );
+    assert_eq!(
+        header(&ana, "List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click"
+    );
+    assert!(
+        ana.contains("text/plain") && ana.contains("text/html"),
+        "{ana}"
+    );
+    assert!(
+        ana.contains("Your home at 12 Oak St, Ames, IA 50010 is worth about $310,000."),
+        "{ana}"
+    );
+    assert!(ana.contains("Your home is worth about $310,000."), "{ana}");
+    assert!(ana.contains("acme realty"), "{ana}");
+
+    // Tracking: the pixel, a click, forged links, one-click unsubscribe.
+    let pixel = link(&ana, &format!("{BASE}/t/o/"));
+    let open = app.get(path(&pixel), None).await.expect(200);
+    assert_eq!(open.header("content-type"), "image/gif");
+    let click = link(&ana, &format!("{BASE}/t/c/"));
+    let went = app.get(path(&click), None).await.expect(302);
+    assert_eq!(went.header("location"), "https://acme.test/report?id=1&x=2");
+    let forged = click.replace("report%3Fid%3D1", "report%3Fid%3D2");
+    app.get(path(&forged), None).await.expect(404);
+    let (head, sig) = click
+        .split_once("?")
+        .map(|(h, _)| h.rsplit_once('/').expect("sig"))
+        .expect("query");
+    let resigned = format!(
+        "{head}/{}AA?u=https%3A%2F%2Fevil.test",
+        &sig[..sig.len() - 2]
+    );
+    app.get(path(&resigned), None).await.expect(404);
+    let stranger = pixel.replace(&format!("/{id}/"), "/cmp_nope/");
+    app.get(path(&stranger), None).await.expect(404);
+    let unsubscribe = link(&ana, &format!("{BASE}/u/"));
+    let page = app.get(path(&unsubscribe), None).await.expect(200);
+    assert!(page.text.contains("ana@home.test"), "{}", page.text);
+    let done = app
+        .send_raw(
+            "POST",
+            path(&unsubscribe),
+            None,
+            "application/x-www-form-urlencoded",
+            b"List-Unsubscribe=One-Click".to_vec(),
+        )
+        .await
+        .expect(200);
+    assert!(done.text.contains("unsubscribed"), "{}", done.text);
+    app.send_raw(
+        "POST",
+        path(&unsubscribe),
+        None,
+        "application/x-www-form-urlencoded",
+        b"List-Unsubscribe=One-Click".to_vec(),
+    )
+    .await
+    .expect(200);
+    let ana_id = header(&ana, "Message-ID")
+        .trim_matches(['<', '>'])
+        .split_once('.')
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(contact, _)| contact.to_owned())
+        .expect("contact id in Message-ID");
+    let detail = app
+        .get(&format!("/contacts/{ana_id}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(detail.json["contact"]["consent"], "unsubscribed");
+    assert_eq!(
+        detail.json["consent_history"]
+            .as_array()
+            .and_then(|h| h.last())
+            .map(|c| c["source"].clone()),
+        Some(json!("unsubscribe"))
+    );
+
+    // The provider reports Bob's address bounced.
+    let bob_id = header(
+        got.iter()
+            .find(|m| header(m, "To") == "bob@home.test")
+            .expect("bob's"),
+        "Message-ID",
+    )
+    .trim_matches(['<', '>'])
+    .split_once('.')
+    .and_then(|(_, rest)| rest.split_once('@'))
+    .map(|(contact, _)| contact.to_owned())
+    .expect("bob's id");
+    let reported = app
+        .post("/campaigns/mail-events", Some(&token), json!({"kind": "bounced", "campaign_id": id, "contact_id": bob_id, "detail": "550 5.1.1 mailbox gone"}))
+        .await
+        .expect(200);
+    assert_eq!(reported.json["recorded"], true);
+    app.post(
+        "/campaigns/mail-events",
+        Some(&other.str("/access_token")),
+        json!({"kind": "bounced", "campaign_id": id, "contact_id": bob_id}),
+    )
+    .await
+    .expect(404);
+
+    let stats = app
+        .get(&format!("/campaigns/{id}"), Some(&token))
+        .await
+        .expect(200)
+        .json["stats"]
+        .clone();
+    assert_eq!(
+        (
+            stats["opened"].as_i64(),
+            stats["clicked"].as_i64(),
+            stats["unsubscribed"].as_i64(),
+            stats["bounced"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{stats}"
+    );
+
+    // Engagement reached the pipeline's event log.
+    let log = std::fs::read_to_string(events.path().join("events.ndjson")).expect("event log");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let kinds: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["event_type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["email_opened", "email_clicked"]);
+    assert_eq!(lines[0]["org_id"], 7);
+    assert_eq!(lines[0]["contact_id"], 100);
+    assert_eq!(lines[0]["campaign_id"], sent["pipeline_id"]);
+
+    // A second campaign to the same audience reaches nobody now (Ana left, Bob bounced,
+    // Cy never opted in, Dee bounced before).
+    let second = app
+        .post(
+            "/campaigns",
+            Some(&token),
+            json!({"name": "November", "template_id": template_id, "rule": "zip = '50010'"}),
+        )
+        .await
+        .expect(201)
+        .str("/id");
+    app.post(
+        &format!("/campaigns/{second}/send"),
+        Some(&token),
+        json!({}),
+    )
+    .await
+    .expect(202);
+    let second = send_out(&app, &token, &second).await;
+    assert_eq!(second["stats"]["messages"], 0, "{second}");
+    assert_eq!(mails(smtp.dir.path()).len(), 2);
+
+    // A test send goes to a user of the organization, now, marked as a test.
+    let tested = app
+        .post(
+            &format!("/templates/{template_id}/test"),
+            Some(&token),
+            json!({"contact_id": dee_id}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(tested.json["to"], "owner@acme.test");
+    let test_mail = unfold(&wait_mails(&smtp, 3).await[2]);
+    assert_eq!(
+        header(&test_mail, "Subject"),
+        "[TEST] Dee, your home in Ames"
+    );
+    app.post(
+        &format!("/templates/{template_id}/test"),
+        Some(&token),
+        json!({"to": "stranger@else.test"}),
+    )
+    .await
+    .expect_problem(404, "user");
+
+    // The other organization sees none of it.
+    let other_token = other.str("/access_token");
+    app.get(&format!("/campaigns/{id}"), Some(&other_token))
+        .await
+        .expect(404);
+    app.get(&format!("/templates/{template_id}"), Some(&other_token))
+        .await
+        .expect(404);
+    app.call(
+        "DELETE",
+        &format!("/templates/{template_id}"),
+        Some(&token),
+        None,
+    )
+    .await
+    .expect_problem(409, "campaign");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn campaigns_on_sqlite() {
+    let smtp = smtp_server().await;
+    let events = tempfile::tempdir().expect("tempdir");
+    let app = common::sqlite_with(config(&smtp, &events.path().join("events.ndjson"))).await;
+    scenario(app, smtp, events).await;
+}
+
+#[tokio::test]
+async fn campaigns_on_postgres() {
+    let smtp = smtp_server().await;
+    let events = tempfile::tempdir().expect("tempdir");
+    let app = common::postgres_with(config(&smtp, &events.path().join("events.ndjson"))).await;
+    scenario(app, smtp, events).await;
+}
