@@ -349,6 +349,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(campaigns::get_one))
         .routes(routes!(campaigns::send))
         .routes(routes!(campaigns::cancel))
+        .routes(routes!(campaigns::messages))
         .routes(routes!(campaigns::mail_event))
         .routes(routes!(campaigns::open))
         .routes(routes!(campaigns::click))

@@ -8,10 +8,11 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::TestApp;
-use common::smtp::{Smtp, mails, smtp_server, unfold, wait_mails};
+use common::smtp::{Smtp, mails, picky_smtp_server, smtp_server, unfold, wait_mails};
 use roi_serving::config::ServeConfig;
 use roi_serving::store::{ContactAttributes, SyncContact};
 use serde_json::{Value, json};
@@ -446,4 +447,317 @@ async fn campaigns_on_postgres() {
     let events = tempfile::tempdir().expect("tempdir");
     let app = common::postgres_with(config(&smtp, &events.path().join("events.ndjson"))).await;
     scenario(app, smtp, events).await;
+}
+
+/// Makes acme (pipeline org 7) with one subscribed contact per address, a template and a
+/// campaign to all of them, sends it; returns (token, campaign id).
+async fn campaign_to(app: &TestApp, addresses: &[&str]) -> (String, String) {
+    let owner = app.signup_linked("acme", "owner@acme.test", 7).await;
+    let token = owner.str("/access_token");
+    let people: Vec<SyncContact> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| SyncContact {
+            email: (*a).to_owned(),
+            ..person(300 + i as i64, "x", true, 1.0)
+        })
+        .collect();
+    sync(app, "acme", &people).await;
+    let template = app
+        .post(
+            "/templates",
+            Some(&token),
+            json!({"name": "t", "subject": "Hello {{ contact.email }}",
+            "html": "<p>Hi</p>", "text": "Hi"}),
+        )
+        .await
+        .expect(201)
+        .str("/id");
+    let id = app
+        .post(
+            "/campaigns",
+            Some(&token),
+            json!({"name": "c", "template_id": template, "rule": "consent = 'subscribed'"}),
+        )
+        .await
+        .expect(201)
+        .str("/id");
+    app.post(&format!("/campaigns/{id}/send"), Some(&token), json!({}))
+        .await
+        .expect(202);
+    (token, id)
+}
+
+/// The campaign's messages by recipient: (status, attempts, last error).
+async fn messages(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+) -> std::collections::BTreeMap<String, (String, i64, String)> {
+    let page = app
+        .get(&format!("/campaigns/{id}/messages"), Some(token))
+        .await
+        .expect(200);
+    page.json["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["recipient"].as_str().unwrap_or("").to_owned(),
+                (
+                    m["status"].as_str().unwrap_or("").to_owned(),
+                    m["attempts"].as_i64().unwrap_or(-1),
+                    m["last_error"].as_str().unwrap_or("").to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Rounds until `done` says the messages are as expected.
+async fn rounds_until(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    done: impl Fn(&std::collections::BTreeMap<String, (String, i64, String)>) -> bool,
+) -> std::collections::BTreeMap<String, (String, i64, String)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        roi_serving::campaigns::round(
+            &app.state.store,
+            app.state.campaign_sender.as_ref(),
+            &app.state.tracker,
+        )
+        .await;
+        let now = messages(app, token, id).await;
+        if done(&now) {
+            return now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{now:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn refusals(app: TestApp, smtp: Smtp) {
+    let (token, id) = campaign_to(
+        &app,
+        &[
+            "ok@home.test",
+            "later@home.test",
+            "bounce@home.test",
+            "a@slow.test",
+            "b@slow.test",
+        ],
+    )
+    .await;
+    let got = rounds_until(&app, &token, &id, |m| {
+        m.len() == 5
+            && m["later@home.test"].0 == "sent"
+            && m["bounce@home.test"].0 == "failed"
+            && m.values().filter(|v| v.0 == "sent").count() == 3
+    })
+    .await;
+    // A transient refusal (451) is retried; it took two attempts.
+    assert_eq!(got["later@home.test"].1, 2, "{got:?}");
+    // A refused address (550) fails at once and the contact is marked bounced.
+    assert_eq!(got["bounce@home.test"].1, 1, "{got:?}");
+    assert!(got["bounce@home.test"].2.contains("550"), "{got:?}");
+    let bounced = app
+        .post(
+            "/segments/preview",
+            Some(&token),
+            json!({"rule": "consent = 'bounced'"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(bounced.json["sample"][0]["email"], "bounce@home.test");
+    // One message a minute to slow.test: the second waits, without using an attempt.
+    let slow: Vec<&(String, i64, String)> = ["a@slow.test", "b@slow.test"]
+        .iter()
+        .map(|a| &got[*a])
+        .collect();
+    let waiting: Vec<&&(String, i64, String)> = slow.iter().filter(|m| m.0 == "queued").collect();
+    assert_eq!(waiting.len(), 1, "{got:?}");
+    assert_eq!(waiting[0].1, 0, "{got:?}");
+    assert!(waiting[0].2.contains("held back"), "{got:?}");
+    assert_eq!(wait_mails(&smtp, 3).await.len(), 3);
+    let stats = app
+        .get(&format!("/campaigns/{id}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(
+        stats.json["status"], "sending",
+        "the held-back message keeps it open"
+    );
+    assert_eq!(stats.json["stats"]["bounced"], 1);
+    app.get(
+        &format!("/campaigns/{id}/messages?status=nope"),
+        Some(&token),
+    )
+    .await
+    .expect_problem(422, "status");
+    app.cleanup().await;
+}
+
+fn picky_config(smtp: &Smtp) -> ServeConfig {
+    let mut config = ServeConfig {
+        public_url: Some(BASE.to_owned()),
+        ..ServeConfig::default()
+    };
+    config.campaigns.smtp_url = Some(format!("smtp://127.0.0.1:{}", smtp.port));
+    config.campaigns.backoff_base_ms = 20;
+    config.campaigns.backoff_max_ms = 40;
+    config
+        .campaigns
+        .domain_limits
+        .insert("slow.test".to_owned(), 1);
+    config
+}
+
+#[tokio::test]
+async fn refusals_retries_and_rate_limits_on_sqlite() {
+    let smtp = picky_smtp_server().await;
+    let app = common::sqlite_with(picky_config(&smtp)).await;
+    refusals(app, smtp).await;
+}
+
+#[tokio::test]
+async fn refusals_retries_and_rate_limits_on_postgres() {
+    let smtp = picky_smtp_server().await;
+    let app = common::postgres_with(picky_config(&smtp)).await;
+    refusals(app, smtp).await;
+}
+
+/// A SendGrid v3 API served here: records each request; answers 400 for `reject@`
+/// recipients, 500 the first time for `later@` ones, else 202 with an `x-message-id`.
+async fn sendgrid_api() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let shared = seen.clone();
+    let app = axum::Router::new().route(
+        "/v3/mail/send",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let shared = shared.clone();
+            async move {
+                let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let to = json["personalizations"][0]["to"][0]["email"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                let mut seen = shared.lock().expect("lock");
+                let earlier = seen
+                    .iter()
+                    .filter(|(_, j)| j["personalizations"][0]["to"][0]["email"] == to.as_str())
+                    .count();
+                seen.push((auth, json));
+                let mut response =
+                    axum::response::IntoResponse::into_response(if to.starts_with("reject") {
+                        (
+                            axum::http::StatusCode::BAD_REQUEST,
+                            r#"{"errors":[{"message":"invalid email"}]}"#,
+                        )
+                    } else if to.starts_with("later") && earlier == 0 {
+                        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "")
+                    } else {
+                        (axum::http::StatusCode::ACCEPTED, "")
+                    });
+                response.headers_mut().insert(
+                    "x-message-id",
+                    axum::http::HeaderValue::from_static("sg-123"),
+                );
+                response
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (url, seen)
+}
+
+async fn sendgrid(app: TestApp, seen: Arc<Mutex<Vec<(String, Value)>>>) {
+    let (token, id) = campaign_to(
+        &app,
+        &["ok@home.test", "later@home.test", "reject@home.test"],
+    )
+    .await;
+    let got = rounds_until(&app, &token, &id, |m| {
+        m.len() == 3 && m.values().all(|v| v.0 == "sent" || v.0 == "failed")
+    })
+    .await;
+    assert_eq!(got["ok@home.test"].0, "sent");
+    assert_eq!(
+        got["later@home.test"],
+        ("sent".to_owned(), 2, String::new()),
+        "a 500 is retried"
+    );
+    assert_eq!(got["reject@home.test"].0, "failed");
+    assert!(
+        got["reject@home.test"].2.contains("invalid email"),
+        "{got:?}"
+    );
+    let requests = seen.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 4, "one try each, and a retry");
+    let (auth, body) = requests
+        .iter()
+        .find(|(_, b)| b["personalizations"][0]["to"][0]["email"] == "ok@home.test")
+        .expect("ok's request");
+    assert_eq!(auth, "Bearer SG.test-key");
+    assert_eq!(body["subject"], "Hello ok@home.test");
+    assert_eq!(body["from"]["email"], "alerts@roi.localhost");
+    assert_eq!(body["content"][0]["type"], "text/plain");
+    assert_eq!(body["content"][1]["type"], "text/html");
+    assert!(
+        body["content"][1]["value"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/t/o/"),
+        "{body}"
+    );
+    assert!(
+        body["headers"]["List-Unsubscribe"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("<{BASE}/u/{id}/")),
+        "{body}"
+    );
+    assert_eq!(
+        body["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert_eq!(body["custom_args"]["campaign_id"], id.as_str());
+    app.cleanup().await;
+}
+
+fn sendgrid_config(url: &str) -> ServeConfig {
+    let mut config = ServeConfig {
+        public_url: Some(BASE.to_owned()),
+        ..ServeConfig::default()
+    };
+    config.campaigns.sendgrid_api_key = Some("SG.test-key".to_owned());
+    config.campaigns.sendgrid_api_url = url.to_owned();
+    config.campaigns.backoff_base_ms = 20;
+    config.campaigns.backoff_max_ms = 40;
+    config
+}
+
+#[tokio::test]
+async fn sendgrid_v3_api_on_sqlite() {
+    let (url, seen) = sendgrid_api().await;
+    let app = common::sqlite_with(sendgrid_config(&url)).await;
+    sendgrid(app, seen).await;
+}
+
+#[tokio::test]
+async fn sendgrid_v3_api_on_postgres() {
+    let (url, seen) = sendgrid_api().await;
+    let app = common::postgres_with(sendgrid_config(&url)).await;
+    sendgrid(app, seen).await;
 }

@@ -724,6 +724,109 @@ pub(crate) async fn cancel(
     Ok(Json(campaign_view(&state, &tenant, c).await?))
 }
 
+/// Which messages.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageQuery {
+    /// Only this status: `queued`, `sending`, `sent`, `failed` or `suppressed`.
+    status: Option<String>,
+    /// Messages after this contact id (the previous page's `next_after`).
+    after: Option<String>,
+    /// How many (1–500, default 100).
+    limit: Option<i64>,
+}
+
+/// One message of a campaign.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct MessageView {
+    /// The contact.
+    contact_id: String,
+    /// Address.
+    recipient: String,
+    /// `queued` (waiting: first try, a retry or held back by a rate limit), `sending`,
+    /// `sent`, `failed` or `suppressed` (the contact left the list first).
+    status: String,
+    /// Attempts made (a message held back by a rate limit has used none).
+    attempts: i64,
+    /// When it is due (Unix milliseconds), while queued.
+    next_attempt_ms: Option<i64>,
+    /// Why the last attempt failed, or why it waits.
+    last_error: Option<String>,
+    /// The mail server's id for it.
+    provider_id: Option<String>,
+    /// When it went, Unix seconds.
+    sent_at: Option<i64>,
+}
+
+/// A page of messages.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct MessagePage {
+    /// In contact order.
+    messages: Vec<MessageView>,
+    /// Pass as `after` for the next page; null on the last.
+    next_after: Option<String>,
+}
+
+/// A campaign's messages with their attempts and errors (managers and above).
+#[utoipa::path(get, path = "/campaigns/{id}/messages", tag = "campaigns", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Campaign id"), MessageQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 403, description = "Needs the manager role", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "No such campaign in your organization", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn messages(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<MessageQuery>,
+) -> Result<Json<MessagePage>, Problem> {
+    manager(&principal)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(Problem::invalid("limit: must be between 1 and 500"));
+    }
+    if let Some(s) = &q.status
+        && !["queued", "sending", "sent", "failed", "suppressed"].contains(&s.as_str())
+    {
+        return Err(Problem::invalid(
+            "status: must be queued, sending, sent, failed or suppressed",
+        ));
+    }
+    let tenant = principal.tenant(&state.store);
+    tenant
+        .campaign(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found("campaign"))?;
+    let rows = tenant
+        .campaign_messages(
+            &id,
+            q.status.as_deref(),
+            q.after.as_deref().unwrap_or(""),
+            limit,
+        )
+        .await?;
+    let next_after = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|m| m.contact_id.clone()))
+        .flatten();
+    Ok(Json(MessagePage {
+        messages: rows
+            .into_iter()
+            .map(|m| MessageView {
+                next_attempt_ms: (m.status == "queued").then_some(m.next_attempt_ms),
+                contact_id: m.contact_id,
+                recipient: m.recipient,
+                status: m.status,
+                attempts: m.attempts,
+                last_error: m.last_error,
+                provider_id: m.provider_id,
+                sent_at: m.sent_at,
+            })
+            .collect(),
+        next_after,
+    }))
+}
+
 /// The 1×1 transparent GIF of the open pixel.
 const PIXEL: &[u8] = &[
     0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,

@@ -192,6 +192,27 @@ pub struct ClaimedMessage {
     pub reply_to: Option<String>,
 }
 
+/// A queued message as listed to users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    /// The contact.
+    pub contact_id: String,
+    /// Address.
+    pub recipient: String,
+    /// `queued`, `sending`, `sent`, `failed` or `suppressed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When it is due again (Unix milliseconds), while queued.
+    pub next_attempt_ms: i64,
+    /// Why the last attempt failed or the message was held back.
+    pub last_error: Option<String>,
+    /// The mail server's id for it.
+    pub provider_id: Option<String>,
+    /// When it was sent, Unix seconds.
+    pub sent_at: Option<i64>,
+}
+
 /// How one attempt at a campaign message ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MessageOutcome {
@@ -609,6 +630,45 @@ impl Tenant<'_> {
             .await
             .map_err(failed("committing queued messages"))?;
         Ok(added)
+    }
+
+    /// A page of a campaign's messages in contact order, optionally in one status.
+    pub async fn campaign_messages(
+        &self,
+        campaign_id: &str,
+        status: Option<&str>,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query(
+            "SELECT contact_id, recipient, status, attempts, next_attempt_ms, last_error,
+                    provider_id, sent_at
+             FROM campaign_messages
+             WHERE org_id = $1 AND campaign_id = $2 AND ($3 = '' OR status = $3) AND contact_id > $4
+             ORDER BY contact_id LIMIT $5",
+        )
+        .bind(&self.org)
+        .bind(campaign_id)
+        .bind(status.unwrap_or(""))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(failed("listing a campaign's messages"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(MessageRow {
+                    contact_id: get(r, "contact_id")?,
+                    recipient: get(r, "recipient")?,
+                    status: get(r, "status")?,
+                    attempts: get(r, "attempts")?,
+                    next_attempt_ms: get(r, "next_attempt_ms")?,
+                    last_error: get(r, "last_error")?,
+                    provider_id: get(r, "provider_id")?,
+                    sent_at: get(r, "sent_at")?,
+                })
+            })
+            .collect()
     }
 
     /// Marks a queuing campaign as sending (its queue is complete).

@@ -35,7 +35,7 @@ pub use alerts::{
 };
 pub use campaigns::{
     Campaign, CampaignStats, CampaignStatus, ClaimedMessage, ENGAGEMENT_KINDS, MessageOutcome,
-    NewCampaign, QueuedMessage, StoredTemplate, TrackedMessage, lake_id_of,
+    MessageRow, NewCampaign, QueuedMessage, StoredTemplate, TrackedMessage, lake_id_of,
 };
 pub use contacts::{
     Branding, ConsentChange, Contact, ContactAttributes, ImportReport, Segment, SegmentCount,

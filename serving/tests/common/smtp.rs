@@ -93,3 +93,56 @@ pub async fn wait_mails(smtp: &Smtp, n: usize) -> Vec<String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// An SMTP server that refuses some recipients: `bounce…@` addresses get `550 5.1.1` at
+/// RCPT (a permanent refusal of the address), and the first message to a `later…@`
+/// address gets `451 4.3.0` (try again); everything else is stored in the maildir.
+const PICKY: &str = r#"
+import mailbox, sys, threading
+from aiosmtpd.controller import Controller
+
+port, maildir = int(sys.argv[1]), sys.argv[2]
+box = mailbox.Maildir(maildir, create=True)
+deferred = set()
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith('bounce'):
+            return '550 5.1.1 no such user'
+        envelope.rcpt_tos.append(address)
+        return '250 OK'
+
+    async def handle_DATA(self, server, session, envelope):
+        for rcpt in envelope.rcpt_tos:
+            if rcpt.startswith('later') and rcpt not in deferred:
+                deferred.add(rcpt)
+                return '451 4.3.0 try again later'
+        box.add(envelope.original_content)
+        return '250 2.0.0 OK'
+
+controller = Controller(Handler(), hostname='127.0.0.1', port=port)
+controller.start()
+print('ready', flush=True)
+threading.Event().wait()
+"#;
+
+/// [`PICKY`] on a loopback port; killed on drop.
+pub async fn picky_smtp_server() -> Smtp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let script = dir.path().join("picky.py");
+    std::fs::write(&script, PICKY).expect("write the SMTP server");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(dir.path().join("mail"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with aiosmtpd (scripts/test installs it)");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("read");
+    assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+    Smtp { port, dir, child }
+}
