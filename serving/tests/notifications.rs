@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use common::TestApp;
-use common::smtp::{Smtp, mails, smtp_server, unfold, wait_mails};
+use common::smtp::{Smtp, mails, picky_smtp_server, smtp_server, unfold, wait_mails};
 use roi_serving::alerts::AlertKind;
 use roi_serving::config::ServeConfig;
 use roi_serving::notify::NotifyConfig;
@@ -563,5 +563,78 @@ async fn channels_postgres() {
     let (url, sms) = sms_api().await;
     let app = common::postgres_with(channel_config(smtp.port, &url)).await;
     e_mail_and_sms_reach_real_servers(&app, &smtp, &sms).await;
+    app.cleanup().await;
+}
+
+/// E-mail refusals: a transient one (451) is retried and the mail arrives; a refused
+/// address (550) ends the message as dead at once.
+async fn smtp_refusals(app: &TestApp, smtp: &Smtp) {
+    let _live = app.serve().await;
+    let owner = app.signup_linked("acme", "owner@acme.test", 7).await;
+    let token = owner.str("/access_token");
+    let later = app
+        .invite_and_accept(&token, "later@acme.test", "agent")
+        .await;
+    let bounce = app
+        .invite_and_accept(&token, "bounce@acme.test", "agent")
+        .await;
+    let batch: Vec<NewAlert> = (1..=2).map(alert).collect();
+    app.state
+        .store
+        .ingest_alerts(&batch, roi_serving::unix_now())
+        .await
+        .expect("ingest");
+    assign(app, &token, "al-7-1", &later.str("/user/id")).await;
+    assign(app, &token, "al-7-2", &bounce.str("/user/id")).await;
+    let settled = |token: String| async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let list = app
+                .get("/notifications/messages", Some(&token))
+                .await
+                .expect(200);
+            if let Some(m) = list
+                .json
+                .as_array()
+                .and_then(|l| l.first())
+                .filter(|m| m["status"] == "sent" || m["status"] == "dead")
+            {
+                return m.clone();
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{}", list.text);
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let retried = settled(later.str("/access_token")).await;
+    assert_eq!(retried["status"], "sent", "{retried}");
+    assert_eq!(retried["attempts"], 2, "{retried}");
+    let dead = settled(bounce.str("/access_token")).await;
+    assert_eq!(dead["status"], "dead", "{dead}");
+    assert_eq!(dead["attempts"], 1, "{dead}");
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("550")),
+        "{dead}"
+    );
+    let got = wait_mails(smtp, 1).await;
+    assert!(got[0].contains("To: later@acme.test"), "{}", got[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_refusals_sqlite() {
+    let smtp = picky_smtp_server().await;
+    let (url, _) = sms_api().await;
+    let app = common::sqlite_with(channel_config(smtp.port, &url)).await;
+    smtp_refusals(&app, &smtp).await;
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_refusals_postgres() {
+    let smtp = picky_smtp_server().await;
+    let (url, _) = sms_api().await;
+    let app = common::postgres_with(channel_config(smtp.port, &url)).await;
+    smtp_refusals(&app, &smtp).await;
     app.cleanup().await;
 }
