@@ -268,3 +268,55 @@ fn a_sender_killed_mid_campaign_and_restarted_sends_each_message_once() {
         "some got more than one: {got:?}"
     );
 }
+
+/// The engagement events the server appends are events the streaming job accepts.
+#[test]
+fn engagement_events_decode_in_the_streaming_job() {
+    use roi_schemas::table::StrEnum;
+    let message = roi_serving::store::TrackedMessage {
+        org_id: "org_1".to_owned(),
+        campaign_id: "cmp_1".to_owned(),
+        campaign_lake_id: roi_serving::store::lake_id_of("cmp_1"),
+        contact_id: "ct_1".to_owned(),
+        lake_contact_id: Some(42),
+        lake_org_id: Some(3),
+        email: "a@b.test".to_owned(),
+        consent: "subscribed".to_owned(),
+    };
+    let at = 1_764_460_800_123;
+    let lines: Vec<String> = ["email_opened", "email_clicked"]
+        .iter()
+        .map(|kind| {
+            roi_serving::campaigns::EventLog::line(
+                &message,
+                kind,
+                roi_serving::campaigns::EventLog::new_event_id(),
+                at,
+            )
+            .expect("a pipeline contact")
+        })
+        .collect();
+    let chunk = roi_pipeline::source::Chunk {
+        origin: "engagement.ndjson".into(),
+        offsets: vec![1, 2],
+        lines,
+    };
+    let decoded = roi_pipeline::decode::decode(&chunk, 1, chrono::Utc::now()).expect("decode");
+    assert!(decoded.dead.is_empty(), "{:?}", decoded.dead);
+    assert_eq!(decoded.batches[0].batch.num_rows(), 2);
+    let event = roi_schemas::event::parse_event_line(&chunk.lines[0], None).expect("event");
+    assert_eq!(event.contact_id.0, 42);
+    assert_eq!(event.org_id.0, 3);
+    assert_eq!(
+        event.campaign_id.map(|c| c.0),
+        Some(message.campaign_lake_id)
+    );
+    assert_eq!(event.event_type.as_str(), "email_opened");
+    assert_eq!(event.ts.timestamp_millis(), at);
+    // A contact the pipeline does not know has no event.
+    let unknown = roi_serving::store::TrackedMessage {
+        lake_contact_id: None,
+        ..message
+    };
+    assert!(roi_serving::campaigns::EventLog::line(&unknown, "email_opened", 1, at).is_none());
+}

@@ -182,15 +182,26 @@ async fn scenario(app: TestApp, smtp: Smtp, events: tempfile::TempDir) {
         .expect(200);
     assert_eq!(preview.json["subject"], "Dee $250,000");
 
-    // The campaign: everyone in 50010, which only reaches acme's subscribed contacts.
+    // The campaign: a segment of everyone in 50010, which only reaches acme's subscribed
+    // contacts.
+    let segment = app
+        .post(
+            "/segments",
+            Some(&token),
+            json!({"name": "ames", "rule": "zip = '50010'"}),
+        )
+        .await
+        .expect(201)
+        .str("/id");
     let made = app
         .post(
             "/campaigns",
             Some(&token),
-            json!({"name": "October values", "template_id": template_id, "rule": "zip = '50010'"}),
+            json!({"name": "October values", "template_id": template_id, "segment_id": segment}),
         )
         .await
         .expect(201);
+    assert_eq!(made.json["rule"], "zip = '50010'");
     let id = made.str("/id");
     assert_eq!(made.json["status"], "draft");
     app.post(&format!("/campaigns/{id}/send"), Some(&token), json!({}))
@@ -352,6 +363,21 @@ async fn scenario(app: TestApp, smtp: Smtp, events: tempfile::TempDir) {
         ),
         (Some(1), Some(1), Some(1), Some(1)),
         "{stats}"
+    );
+
+    let by_segment = app
+        .get(&format!("/segments/{segment}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(
+        by_segment.json["campaigns"]["delivered"], 2,
+        "{}",
+        by_segment.text
+    );
+    assert_eq!(
+        by_segment.json["campaigns"]["clicked"], 1,
+        "{}",
+        by_segment.text
     );
 
     // Engagement reached the pipeline's event log.

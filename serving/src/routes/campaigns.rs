@@ -493,6 +493,27 @@ pub(crate) struct CampaignStatsView {
     attribution_days: u32,
 }
 
+impl CampaignStatsView {
+    pub(crate) fn new(s: crate::store::CampaignStats, attribution_days: u32) -> Self {
+        CampaignStatsView {
+            messages: s.messages,
+            pending: s.pending,
+            delivered: s.delivered,
+            failed: s.failed,
+            suppressed: s.suppressed,
+            opened: s.opened,
+            clicked: s.clicked,
+            unsubscribed: s.unsubscribed,
+            bounced: s.bounced,
+            complained: s.complained,
+            alerts: s.alerts,
+            conversions: s.conversions,
+            converted_value: s.converted_value,
+            attribution_days,
+        }
+    }
+}
+
 async fn campaign_view(
     state: &AppState,
     tenant: &Tenant<'_>,
@@ -514,22 +535,7 @@ async fn campaign_view(
         finished_at: c.finished_at,
         pipeline_id: c.lake_id,
         created_at: c.created_at,
-        stats: CampaignStatsView {
-            messages: s.messages,
-            pending: s.pending,
-            delivered: s.delivered,
-            failed: s.failed,
-            suppressed: s.suppressed,
-            opened: s.opened,
-            clicked: s.clicked,
-            unsubscribed: s.unsubscribed,
-            bounced: s.bounced,
-            complained: s.complained,
-            alerts: s.alerts,
-            conversions: s.conversions,
-            converted_value: s.converted_value,
-            attribution_days: days,
-        },
+        stats: CampaignStatsView::new(s, days),
     })
 }
 

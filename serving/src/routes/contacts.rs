@@ -456,6 +456,9 @@ pub(crate) struct SegmentView {
     created_at: i64,
     /// Unix seconds.
     updated_at: i64,
+    /// What the campaigns sent to it did, together (engagement counts contacts per
+    /// campaign; alerts are counted per message delivered).
+    campaigns: super::campaigns::CampaignStatsView,
 }
 
 /// Today as days since 1970-01-01 (what `tenure_years` and `property_age_years` count
@@ -551,9 +554,17 @@ pub(crate) async fn preview(
     }))
 }
 
-async fn segment_view(tenant: &Tenant<'_>, s: Segment) -> Result<SegmentView, Problem> {
+async fn segment_view(
+    state: &AppState,
+    tenant: &Tenant<'_>,
+    s: Segment,
+) -> Result<SegmentView, Problem> {
     let count = tenant
         .segment_count(&compile(tenant, &s.rule).await?)
+        .await?;
+    let days = state.config.campaigns.attribution_days;
+    let stats = tenant
+        .segment_stats(&s.id, i64::from(days) * 86_400)
         .await?;
     Ok(SegmentView {
         id: s.id,
@@ -564,6 +575,7 @@ async fn segment_view(tenant: &Tenant<'_>, s: Segment) -> Result<SegmentView, Pr
         created_by: s.created_by,
         created_at: s.created_at,
         updated_at: s.updated_at,
+        campaigns: super::campaigns::CampaignStatsView::new(stats, days),
     })
 }
 
@@ -599,7 +611,7 @@ pub(crate) async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(segment_view(&tenant, saved).await?),
+        Json(segment_view(&state, &tenant, saved).await?),
     ))
 }
 
@@ -617,7 +629,7 @@ pub(crate) async fn list_segments(
     let tenant = principal.tenant(&state.store);
     let mut out = Vec::new();
     for s in tenant.segments().await? {
-        out.push(segment_view(&tenant, s).await?);
+        out.push(segment_view(&state, &tenant, s).await?);
     }
     Ok(Json(out))
 }
@@ -641,7 +653,7 @@ pub(crate) async fn get_segment(
         .segment(&id)
         .await?
         .ok_or_else(|| Problem::not_found("segment"))?;
-    Ok(Json(segment_view(&tenant, s).await?))
+    Ok(Json(segment_view(&state, &tenant, s).await?))
 }
 
 /// Changes a segment's name and rule (managers and above).
@@ -668,7 +680,7 @@ pub(crate) async fn update_segment(
         .update_segment(&id, &name, &req.rule, unix_now())
         .await?
         .ok_or_else(|| Problem::not_found("segment"))?;
-    Ok(Json(segment_view(&tenant, s).await?))
+    Ok(Json(segment_view(&state, &tenant, s).await?))
 }
 
 /// Deletes a segment (managers and above).

@@ -688,19 +688,39 @@ impl Tenant<'_> {
 
     /// A campaign's numbers; `window_secs` bounds which alerts count as following it.
     pub async fn campaign_stats(&self, id: &str, window_secs: i64) -> Result<CampaignStats> {
-        let row = sqlx::query(
+        self.stats_of("= $2", id, window_secs).await
+    }
+
+    /// The numbers of every campaign sent to a saved segment, together.
+    pub async fn segment_stats(&self, segment_id: &str, window_secs: i64) -> Result<CampaignStats> {
+        self.stats_of(
+            "IN (SELECT id FROM campaigns WHERE org_id = $1 AND segment_id = $2)",
+            segment_id,
+            window_secs,
+        )
+        .await
+    }
+
+    /// Numbers of the campaigns whose id is `campaigns` (an SQL condition on `$2`).
+    async fn stats_of(
+        &self,
+        campaigns: &str,
+        key: &str,
+        window_secs: i64,
+    ) -> Result<CampaignStats> {
+        let row = sqlx::query(&format!(
             "SELECT COUNT(*) AS messages,
                     COALESCE(SUM(CASE WHEN status IN ('queued', 'sending') THEN 1 ELSE 0 END), 0) AS pending,
                     COALESCE(SUM(CASE WHEN status = 'sent' THEN 1 ELSE 0 END), 0) AS delivered,
                     COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
                     COALESCE(SUM(CASE WHEN status = 'suppressed' THEN 1 ELSE 0 END), 0) AS suppressed
-             FROM campaign_messages WHERE org_id = $1 AND campaign_id = $2",
-        )
+             FROM campaign_messages WHERE org_id = $1 AND campaign_id {campaigns}"
+        ))
         .bind(&self.org)
-        .bind(id)
+        .bind(key)
         .fetch_one(self.store.pool())
         .await
-        .map_err(failed("counting a campaign's messages"))?;
+        .map_err(failed("counting campaign messages"))?;
         let mut stats = CampaignStats {
             messages: get(&row, "messages")?,
             pending: get(&row, "pending")?,
@@ -709,12 +729,12 @@ impl Tenant<'_> {
             suppressed: get(&row, "suppressed")?,
             ..CampaignStats::default()
         };
-        let rows = sqlx::query(
-            "SELECT kind, COUNT(DISTINCT contact_id) AS n FROM campaign_engagements
-             WHERE org_id = $1 AND campaign_id = $2 GROUP BY kind",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT kind, COUNT(DISTINCT campaign_id || ' ' || contact_id) AS n FROM campaign_engagements
+             WHERE org_id = $1 AND campaign_id {campaigns} GROUP BY kind"
+        ))
         .bind(&self.org)
-        .bind(id)
+        .bind(key)
         .fetch_all(self.store.pool())
         .await
         .map_err(failed("counting a campaign's engagement"))?;
@@ -729,18 +749,18 @@ impl Tenant<'_> {
                 _ => {}
             }
         }
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT COUNT(*) AS alerts,
                     COALESCE(SUM(CASE WHEN a.status = 'converted' THEN 1 ELSE 0 END), 0) AS conversions,
                     SUM(CASE WHEN a.status = 'converted' THEN a.outcome_value ELSE 0.0 END) AS value
              FROM campaign_messages m
              JOIN contacts c ON c.org_id = m.org_id AND c.id = m.contact_id
              JOIN alerts a ON a.org_id = m.org_id AND a.contact_id = c.lake_contact_id
-             WHERE m.org_id = $1 AND m.campaign_id = $2 AND m.status = 'sent'
-               AND a.raised_at >= m.sent_at AND a.raised_at < m.sent_at + $3",
-        )
+             WHERE m.org_id = $1 AND m.campaign_id {campaigns} AND m.status = 'sent'
+               AND a.raised_at >= m.sent_at AND a.raised_at < m.sent_at + $3"
+        ))
         .bind(&self.org)
-        .bind(id)
+        .bind(key)
         .bind(window_secs)
         .fetch_one(self.store.pool())
         .await
