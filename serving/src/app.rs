@@ -351,6 +351,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(campaigns::cancel))
         .routes(routes!(campaigns::messages))
         .routes(routes!(campaigns::mail_event))
+        .routes(routes!(campaigns::sendgrid_events))
         .routes(routes!(campaigns::open))
         .routes(routes!(campaigns::click))
         .routes(routes!(campaigns::unsubscribe_page, campaigns::unsubscribe))

@@ -708,7 +708,55 @@ async fn sendgrid_api() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
     (url, seen)
 }
 
-async fn sendgrid(app: TestApp, seen: Arc<Mutex<Vec<(String, Value)>>>) {
+/// A P-256 key pair standing in for SendGrid's webhook signing key, and its public key
+/// as SendGrid shows it (base64 SubjectPublicKeyInfo).
+fn webhook_key() -> (ring::signature::EcdsaKeyPair, String) {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).expect("key");
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+        .expect("pair");
+    let mut spki = vec![
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, spki);
+    (pair, b64)
+}
+
+/// Posts SendGrid events signed with `key` at `timestamp`.
+async fn post_events(
+    app: &TestApp,
+    key: &ring::signature::EcdsaKeyPair,
+    timestamp: i64,
+    events: &Value,
+) -> common::Reply {
+    let body = events.to_string();
+    let ts = timestamp.to_string();
+    let signed = [ts.as_bytes(), body.as_bytes()].concat();
+    let sig = key
+        .sign(&ring::rand::SystemRandom::new(), &signed)
+        .expect("sign");
+    let sig = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sig.as_ref());
+    app.call_with(
+        "POST",
+        "/campaigns/sendgrid-events",
+        None,
+        Some(events.clone()),
+        &[
+            ("x-twilio-email-event-webhook-signature", &sig),
+            ("x-twilio-email-event-webhook-timestamp", &ts),
+        ],
+    )
+    .await
+}
+
+async fn sendgrid(
+    app: TestApp,
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+    key: ring::signature::EcdsaKeyPair,
+) {
     let (token, id) = campaign_to(
         &app,
         &["ok@home.test", "later@home.test", "reject@home.test"],
@@ -759,16 +807,69 @@ async fn sendgrid(app: TestApp, seen: Arc<Mutex<Vec<(String, Value)>>>) {
         "List-Unsubscribe=One-Click"
     );
     assert_eq!(body["custom_args"]["campaign_id"], id.as_str());
+
+    // SendGrid's signed Event Webhook: a click and a bounce for ok@, an event of a
+    // message this server never sent, and a delivery report (not kept).
+    let contact = body["custom_args"]["contact_id"].clone();
+    let now = roi_serving::unix_now();
+    let events = json!([
+        {"email": "ok@home.test", "event": "click", "url": "https://acme.test/x",
+         "campaign_id": id, "contact_id": contact, "timestamp": now},
+        {"email": "ok@home.test", "event": "bounce", "reason": "550 5.1.1 mailbox unavailable",
+         "type": "bounce", "campaign_id": id, "contact_id": contact, "timestamp": now},
+        {"email": "x@y.test", "event": "bounce", "campaign_id": "cmp_nope", "contact_id": "ct_nope"},
+        {"email": "ok@home.test", "event": "delivered", "campaign_id": id, "contact_id": contact},
+    ]);
+    let done = post_events(&app, &key, now, &events).await.expect(200);
+    assert_eq!(
+        (
+            done.json["recorded"].as_i64(),
+            done.json["skipped"].as_i64()
+        ),
+        (Some(2), Some(2))
+    );
+    let again = post_events(&app, &key, now, &events).await.expect(200);
+    assert_eq!(
+        again.json["recorded"], 1,
+        "a second click counts; a second bounce does not"
+    );
+    let stats = app
+        .get(&format!("/campaigns/{id}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(stats.json["stats"]["bounced"], 1);
+    assert_eq!(stats.json["stats"]["clicked"], 1);
+    let bounced = app
+        .post(
+            "/segments/preview",
+            Some(&token),
+            json!({"rule": "consent = 'bounced'"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(bounced.json["sample"][0]["email"], "ok@home.test");
+    // Forged, stale and unsigned requests are refused.
+    let (stranger, _) = webhook_key();
+    post_events(&app, &stranger, now, &events)
+        .await
+        .expect_problem(403, "signature");
+    post_events(&app, &key, now - 3600, &events)
+        .await
+        .expect_problem(403, "ten minutes");
+    app.post("/campaigns/sendgrid-events", None, events)
+        .await
+        .expect_problem(403, "SendGrid");
     app.cleanup().await;
 }
 
-fn sendgrid_config(url: &str) -> ServeConfig {
+fn sendgrid_config(url: &str, webhook_key: &str) -> ServeConfig {
     let mut config = ServeConfig {
         public_url: Some(BASE.to_owned()),
         ..ServeConfig::default()
     };
     config.campaigns.sendgrid_api_key = Some("SG.test-key".to_owned());
     config.campaigns.sendgrid_api_url = url.to_owned();
+    config.campaigns.sendgrid_webhook_key = Some(webhook_key.to_owned());
     config.campaigns.backoff_base_ms = 20;
     config.campaigns.backoff_max_ms = 40;
     config
@@ -777,13 +878,15 @@ fn sendgrid_config(url: &str) -> ServeConfig {
 #[tokio::test]
 async fn sendgrid_v3_api_on_sqlite() {
     let (url, seen) = sendgrid_api().await;
-    let app = common::sqlite_with(sendgrid_config(&url)).await;
-    sendgrid(app, seen).await;
+    let (key, public) = webhook_key();
+    let app = common::sqlite_with(sendgrid_config(&url, &public)).await;
+    sendgrid(app, seen, key).await;
 }
 
 #[tokio::test]
 async fn sendgrid_v3_api_on_postgres() {
     let (url, seen) = sendgrid_api().await;
-    let app = common::postgres_with(sendgrid_config(&url)).await;
-    sendgrid(app, seen).await;
+    let (key, public) = webhook_key();
+    let app = common::postgres_with(sendgrid_config(&url, &public)).await;
+    sendgrid(app, seen, key).await;
 }

@@ -51,6 +51,10 @@ pub struct CampaignConfig {
     pub sendgrid_api_key: Option<String>,
     /// Base URL of the SendGrid API.
     pub sendgrid_api_url: String,
+    /// The verification key of SendGrid's signed Event Webhook (base64, as SendGrid shows
+    /// it); set, `POST /campaigns/sendgrid-events` takes bounces, spam reports,
+    /// unsubscribes, opens and clicks from SendGrid.
+    pub sendgrid_webhook_key: Option<String>,
     /// Sender when the organization's branding names none; unset uses
     /// `[serve.notifications] email_from`.
     pub from: Option<String>,
@@ -86,6 +90,7 @@ impl Default for CampaignConfig {
             smtp_url: None,
             sendgrid_api_key: None,
             sendgrid_api_url: "https://api.sendgrid.com".to_owned(),
+            sendgrid_webhook_key: None,
             from: None,
             per_domain_per_minute: 600,
             domain_limits: BTreeMap::new(),
@@ -115,6 +120,14 @@ impl CampaignConfig {
             .unwrap_or(true)
         {
             return Err("serve.campaigns.sendgrid_api_url: must be an http(s) URL".to_owned());
+        }
+        if let Some(key) = &self.sendgrid_webhook_key
+            && webhook_point(key).is_none()
+        {
+            return Err(
+                "serve.campaigns.sendgrid_webhook_key: not a P-256 public key in base64 (SendGrid's verification key)"
+                    .to_owned(),
+            );
         }
         if let Some(from) = &self.from
             && from.parse::<Mailbox>().is_err()
@@ -153,6 +166,49 @@ impl CampaignConfig {
             ..self.clone()
         }
     }
+}
+
+/// The P-256 point of a base64 public key: a SubjectPublicKeyInfo (as SendGrid shows
+/// its verification key) or a bare uncompressed point.
+pub fn webhook_point(key: &str) -> Option<Vec<u8>> {
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key.trim()).ok()?;
+    /// The DER header of a P-256 SubjectPublicKeyInfo, before its 65-byte point.
+    const SPKI_P256: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    match bytes.len() {
+        65 if bytes[0] == 4 => Some(bytes),
+        91 if bytes[..26] == SPKI_P256 && bytes[26] == 4 => Some(bytes[26..].to_vec()),
+        _ => None,
+    }
+}
+
+/// Checks a signed SendGrid Event Webhook request: the ECDSA (P-256, SHA-256)
+/// `signature` (base64 DER) of `timestamp` followed by the body, made no more than ten
+/// minutes from `now`.
+pub fn verify_sendgrid(
+    point: &[u8],
+    signature: &str,
+    timestamp: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<(), String> {
+    let at: i64 = timestamp
+        .parse()
+        .map_err(|_| "the timestamp header is not a Unix time".to_owned())?;
+    if (now - at).abs() > 600 {
+        return Err("the request is more than ten minutes old (or early)".to_owned());
+    }
+    let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature.trim())
+        .map_err(|_| "the signature header is not base64".to_owned())?;
+    let mut message = Vec::with_capacity(timestamp.len() + body.len());
+    message.extend_from_slice(timestamp.as_bytes());
+    message.extend_from_slice(body);
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point)
+        .verify(&message, &sig)
+        .map_err(|_| "the signature does not match".to_owned())
 }
 
 /// Everything a message's merge tags read besides the contact.
@@ -707,6 +763,15 @@ mod tests {
             bad.validate()
                 .expect_err("bad")
                 .contains("per_domain_per_minute")
+        );
+        let bad = CampaignConfig {
+            sendgrid_webhook_key: Some("bm90IGEga2V5".into()),
+            ..CampaignConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .expect_err("bad")
+                .contains("sendgrid_webhook_key")
         );
         let masked = CampaignConfig {
             sendgrid_api_key: Some("SG.secret".into()),

@@ -1050,6 +1050,117 @@ pub(crate) struct MailEvent {
     detail: Option<String>,
 }
 
+/// What a batch of provider events did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ProviderEventsResult {
+    /// Events recorded.
+    recorded: u64,
+    /// Events not about a campaign message of this server, or of a kind not kept
+    /// (`processed`, `deferred`, `delivered`), or already recorded.
+    skipped: u64,
+}
+
+/// SendGrid's signed Event Webhook: bounces (`bounce`, `dropped`), spam reports,
+/// unsubscribes, opens and clicks of campaign messages, identified by the `campaign_id`
+/// and `contact_id` custom arguments every message carries. The request must carry
+/// SendGrid's ECDSA signature (`X-Twilio-Email-Event-Webhook-Signature` and `…-Timestamp`),
+/// checked with `[serve.campaigns] sendgrid_webhook_key`.
+#[utoipa::path(post, path = "/campaigns/sendgrid-events", tag = "tracking",
+    request_body(content = String, content_type = "application/json", description = "SendGrid's array of events"),
+    responses(
+        (status = 200, description = "Recorded", body = ProviderEventsResult),
+        (status = 403, description = "Not signed by SendGrid's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "The webhook is not configured", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn sendgrid_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<ProviderEventsResult>, Problem> {
+    let Some(point) = state
+        .config
+        .campaigns
+        .sendgrid_webhook_key
+        .as_deref()
+        .and_then(crate::campaigns::webhook_point)
+    else {
+        return Err(Problem::not_found(
+            "SendGrid event webhook (not configured)",
+        ));
+    };
+    let body = body?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    crate::campaigns::verify_sendgrid(
+        &point,
+        &header("x-twilio-email-event-webhook-signature"),
+        &header("x-twilio-email-event-webhook-timestamp"),
+        &body,
+        unix_now(),
+    )
+    .map_err(|e| Problem::forbidden(format!("SendGrid event webhook: {e}")))?;
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&body)
+        .map_err(|e| Problem::invalid(format!("body: not an array of SendGrid events: {e}")))?;
+    let mut result = ProviderEventsResult {
+        recorded: 0,
+        skipped: 0,
+    };
+    for e in &events {
+        let text = |k: &str| e.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        let kind = match text("event") {
+            "bounce" | "dropped" => "bounced",
+            "spamreport" => "complained",
+            "unsubscribe" | "group_unsubscribe" => "unsubscribed",
+            "open" => "opened",
+            "click" => "clicked",
+            _ => {
+                result.skipped += 1;
+                continue;
+            }
+        };
+        let Some(m) = state
+            .store
+            .tracked_message(text("campaign_id"), text("contact_id"))
+            .await?
+        else {
+            result.skipped += 1;
+            continue;
+        };
+        let reason = [text("reason"), text("status"), text("type")]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let detail = format!("SendGrid {}: {reason}", text("event"))
+            .chars()
+            .take(500)
+            .collect::<String>();
+        let url = (kind == "clicked")
+            .then(|| text("url"))
+            .filter(|u| !u.is_empty());
+        if state
+            .store
+            .record_engagement(&m, kind, url, detail.trim_end_matches(": "), unix_now())
+            .await?
+        {
+            result.recorded += 1;
+            match kind {
+                "opened" => engagement(&state, &m, "email_opened"),
+                "clicked" => engagement(&state, &m, "email_clicked"),
+                _ => {}
+            }
+        } else {
+            result.skipped += 1;
+        }
+    }
+    Ok(Json(result))
+}
+
 /// What a mail event did.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct MailEventResult {
