@@ -261,7 +261,7 @@ fn main() {
         let campaign = new_campaign(&store, &tenant, &user).await;
         let tracker = Tracker::new(b"bench-secret", "https://roi.example");
         let started = Instant::now();
-        let queued = roi_serving::campaigns::queue_campaign(&tenant, &campaign, &tracker, 1_764_460_800)
+        let queued = roi_serving::campaigns::queue_campaign(&tenant, &campaign, &tracker, &roi_serving::campaigns::Queue::Store, 1_764_460_800)
             .await
             .expect("queue");
         let secs = started.elapsed().as_secs_f64();
@@ -301,6 +301,7 @@ fn main() {
             "Acme Title <news@acme.example>".parse().expect("from"),
             tracker.clone(),
             roi_serving::ratelimit::Limiter::default(),
+            roi_serving::campaigns::Queue::Store,
         ));
         // A second organization of M contacts gets its own campaign; the big one is
         // cancelled (its messages suppressed).
@@ -322,12 +323,12 @@ fn main() {
             .collect();
         small.sync_contacts(&people, &[], 0).await.expect("sync");
         let campaign = new_campaign(&store, &small, &small_user).await;
-        roi_serving::campaigns::queue_campaign(&small, &campaign, &tracker, 1_764_460_800)
+        roi_serving::campaigns::queue_campaign(&small, &campaign, &tracker, &roi_serving::campaigns::Queue::Store, 1_764_460_800)
             .await
             .expect("queue");
         let started = Instant::now();
         loop {
-            roi_serving::campaigns::round(&store, Some(&sender), &tracker).await;
+            roi_serving::campaigns::round(&store, Some(&sender), &tracker, &roi_serving::campaigns::Queue::Store).await;
             let stats = small.campaign_stats(&campaign.id, 0).await.expect("stats");
             if stats.pending == 0 {
                 let secs = started.elapsed().as_secs_f64();

@@ -60,6 +60,8 @@ pub struct Shared {
     pub campaign_sender: Option<Arc<crate::campaigns::Sender>>,
     /// Where engagement events go for the streaming job.
     pub engagement_log: crate::campaigns::EventLog,
+    /// Where due campaign messages are scheduled.
+    pub campaign_queue: crate::campaigns::Queue,
 }
 
 impl Deref for AppState {
@@ -89,6 +91,14 @@ impl AppState {
         let transport =
             crate::campaigns::Sender::transport_for(&config.campaigns, &config.notifications)
                 .map_err(crate::Error::Config)?;
+        let campaign_queue = match (config.campaigns.queue, &config.redis_url) {
+            (crate::campaigns::QueueBackend::Redis, Some(url)) => {
+                crate::campaigns::Queue::redis(url, &config.redis_namespace)
+                    .await
+                    .map_err(crate::Error::Config)?
+            }
+            _ => crate::campaigns::Queue::Store,
+        };
         let campaign_sender = match transport {
             Some(t) => {
                 let from = config
@@ -109,6 +119,7 @@ impl AppState {
                     from,
                     tracker.clone(),
                     limits,
+                    campaign_queue.clone(),
                 )))
             }
             None => None,
@@ -126,6 +137,7 @@ impl AppState {
             tracker,
             campaign_sender,
             engagement_log,
+            campaign_queue,
         })))
     }
 
@@ -180,6 +192,7 @@ impl AppState {
             self.store.clone(),
             self.campaign_sender.clone(),
             self.tracker.clone(),
+            self.campaign_queue.clone(),
             std::time::Duration::from_millis(self.config.campaigns.poll_ms),
         )));
         let keys = self.clone();

@@ -199,6 +199,12 @@ impl ServeConfig {
         if let Err(why) = self.campaigns.validate() {
             return Err(crate::Error::Config(why));
         }
+        if self.campaigns.queue == crate::campaigns::QueueBackend::Redis && self.redis_url.is_none()
+        {
+            return Err(crate::Error::Config(
+                "serve.campaigns.queue = \"redis\" needs serve.redis_url".to_owned(),
+            ));
+        }
         if self.issuer.is_empty() {
             return bad("issuer", "must not be empty");
         }

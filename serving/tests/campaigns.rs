@@ -72,6 +72,7 @@ async fn send_out(app: &TestApp, token: &str, id: &str) -> Value {
             &app.state.store,
             app.state.campaign_sender.as_ref(),
             &app.state.tracker,
+            &app.state.campaign_queue,
         )
         .await;
         let c = app
@@ -223,6 +224,7 @@ async fn scenario(app: TestApp, smtp: Smtp, events: tempfile::TempDir) {
         &app.state.store,
         app.state.campaign_sender.as_ref(),
         &app.state.tracker,
+        &app.state.campaign_queue,
     )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -554,6 +556,7 @@ async fn rounds_until(
             &app.state.store,
             app.state.campaign_sender.as_ref(),
             &app.state.tracker,
+            &app.state.campaign_queue,
         )
         .await;
         let now = messages(app, token, id).await;
@@ -889,4 +892,124 @@ async fn sendgrid_v3_api_on_postgres() {
     let (key, public) = webhook_key();
     let app = common::postgres_with(sendgrid_config(&url, &public)).await;
     sendgrid(app, seen, key).await;
+}
+
+fn redis_config(smtp: &Smtp, events: &std::path::Path) -> ServeConfig {
+    let mut config = config(smtp, events);
+    config.redis_url =
+        Some(std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()));
+    config.redis_namespace = format!(
+        "roi-test-{}",
+        roi_serving::auth::secret::hex(&roi_serving::auth::secret::random_bytes::<6>())
+    );
+    config.campaigns.queue = roi_serving::campaigns::QueueBackend::Redis;
+    config
+}
+
+#[tokio::test]
+async fn campaigns_on_sqlite_with_the_redis_queue() {
+    let smtp = smtp_server().await;
+    let events = tempfile::tempdir().expect("tempdir");
+    let app = common::sqlite_with(redis_config(&smtp, &events.path().join("events.ndjson"))).await;
+    assert!(matches!(
+        app.state.campaign_queue,
+        roi_serving::campaigns::Queue::Redis { .. }
+    ));
+    scenario(app, smtp, events).await;
+}
+
+/// Two replicas drain one campaign's queue at once; each subscriber gets one message.
+async fn two_replicas(config: ServeConfig, smtp: Smtp, postgres: bool) {
+    let a = if postgres {
+        common::postgres_with(config.clone()).await
+    } else {
+        common::sqlite_with(config.clone()).await
+    };
+    let (store_b, _) = roi_serving::server::open_store(&roi_serving::config::DatabaseConfig {
+        url: Some(a.url.clone()),
+        max_connections: 4,
+    })
+    .await
+    .expect("open the store again");
+    let b = roi_serving::app::AppState::new(store_b, config)
+        .await
+        .expect("second replica");
+    let addresses: Vec<String> = (0..24).map(|i| format!("owner{i:02}@home.test")).collect();
+    let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    let (token, id) = campaign_to(&a, &refs).await;
+    if let roi_serving::campaigns::Queue::Redis { connection, key } = &a.state.campaign_queue {
+        // Redis loses its schedule after queuing; reconciling with the store restores it.
+        roi_serving::campaigns::queue_due(
+            &a.state.store,
+            &a.state.tracker,
+            &a.state.campaign_queue,
+            600,
+        )
+        .await;
+        let mut c = connection.clone();
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut c)
+            .await
+            .expect("DEL");
+        let restored = a
+            .state
+            .campaign_queue
+            .reconcile(&a.state.store)
+            .await
+            .expect("reconcile");
+        assert_eq!(restored, 24);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::join!(
+            roi_serving::campaigns::round(
+                &a.state.store,
+                a.state.campaign_sender.as_ref(),
+                &a.state.tracker,
+                &a.state.campaign_queue,
+            ),
+            roi_serving::campaigns::round(
+                &b.store,
+                b.campaign_sender.as_ref(),
+                &b.tracker,
+                &b.campaign_queue,
+            ),
+        );
+        let c = a
+            .get(&format!("/campaigns/{id}"), Some(&token))
+            .await
+            .expect(200);
+        if c.json["status"] == "sent" {
+            assert_eq!(c.json["stats"]["delivered"], 24, "{}", c.text);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", c.text);
+    }
+    let got = wait_mails(&smtp, 24).await;
+    let mut to: Vec<&str> = got.iter().map(|m| header(m, "To")).collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), 24, "each subscriber once: {} mails", got.len());
+    assert_eq!(mails(smtp.dir.path()).len(), 24);
+    drop(b);
+    a.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_store_queue_on_postgres() {
+    let smtp = smtp_server().await;
+    let events = tempfile::tempdir().expect("tempdir");
+    let mut config = config(&smtp, &events.path().join("events.ndjson"));
+    config.campaigns.concurrency = 4;
+    two_replicas(config, smtp, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_the_redis_queue() {
+    let smtp = smtp_server().await;
+    let events = tempfile::tempdir().expect("tempdir");
+    let mut config = redis_config(&smtp, &events.path().join("events.ndjson"));
+    config.campaigns.concurrency = 4;
+    two_replicas(config, smtp, false).await;
 }

@@ -20,6 +20,7 @@
 //!   altered link is refused. Opens and clicks are appended to the pipeline's event log
 //!   (`email_opened`, `email_clicked`) so campaigns feed the alert signals.
 
+mod queue;
 mod tracking;
 mod transport;
 
@@ -31,6 +32,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
 
+pub use queue::Queue;
 pub use tracking::{EventLog, LinkKind, Tracker, track_html};
 pub use transport::{Outgoing, SendGridTransport, Sent, SmtpTransport, Transport};
 
@@ -38,6 +40,16 @@ use crate::merge::{self, MergeValues, Template};
 use crate::store::{
     Branding, Campaign, ClaimedMessage, Contact, MessageOutcome, QueuedMessage, Store, Tenant,
 };
+
+/// Where due campaign messages are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueBackend {
+    /// The store's own index.
+    Store,
+    /// A Redis sorted set in front of the store.
+    Redis,
+}
 
 /// `[serve.campaigns]`: how campaign mail is sent and tracked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +70,10 @@ pub struct CampaignConfig {
     /// Sender when the organization's branding names none; unset uses
     /// `[serve.notifications] email_from`.
     pub from: Option<String>,
+    /// Where due messages are scheduled: `store` (the store's own index; `FOR UPDATE
+    /// SKIP LOCKED` on PostgreSQL) or `redis` (a sorted set in `serve.redis_url` in front
+    /// of the store).
+    pub queue: QueueBackend,
     /// Messages a minute to one recipient domain (across replicas with Redis, else per
     /// process).
     pub per_domain_per_minute: u32,
@@ -92,6 +108,7 @@ impl Default for CampaignConfig {
             sendgrid_api_url: "https://api.sendgrid.com".to_owned(),
             sendgrid_webhook_key: None,
             from: None,
+            queue: QueueBackend::Store,
             per_domain_per_minute: 600,
             domain_limits: BTreeMap::new(),
             max_attempts: 6,
@@ -434,6 +451,7 @@ pub async fn queue_campaign(
     tenant: &Tenant<'_>,
     campaign: &Campaign,
     tracker: &Tracker,
+    queue: &Queue,
     now: i64,
 ) -> Result<Queued, crate::Error> {
     let template = tenant
@@ -488,6 +506,11 @@ pub async fn queue_campaign(
         report.added += tenant
             .queue_messages(&campaign.id, &messages, now * 1000)
             .await?;
+        let ids: Vec<String> = messages.iter().map(|m| m.contact_id.clone()).collect();
+        queue
+            .added(&campaign.id, &ids, now * 1000)
+            .await
+            .map_err(crate::Error::Config)?;
         if (page.len() as i64) < QUEUE_PAGE {
             break;
         }
@@ -505,6 +528,7 @@ pub struct Sender {
     default_from: Mailbox,
     limits: crate::ratelimit::Limiter,
     tracker: Tracker,
+    queue: Queue,
 }
 
 impl std::fmt::Debug for Sender {
@@ -544,6 +568,7 @@ impl Sender {
         default_from: Mailbox,
         tracker: Tracker,
         limits: crate::ratelimit::Limiter,
+        queue: Queue,
     ) -> Sender {
         Sender {
             config,
@@ -551,6 +576,7 @@ impl Sender {
             default_from,
             limits,
             tracker,
+            queue,
         }
     }
 
@@ -641,7 +667,7 @@ impl Sender {
             .finish_campaign_message(&m, &outcome, crate::unix_now_ms())
             .await
         {
-            Ok(true) => {}
+            Ok(true) => self.queue.settle(&m, &outcome).await,
             Ok(false) => tracing::warn!(campaign = %m.campaign_id, contact = %m.contact_id,
                 "a campaign message's lease ran out before its outcome was recorded"),
             Err(e) => tracing::error!(error = %e, "recording a campaign message"),
@@ -680,7 +706,7 @@ impl Sender {
 }
 
 /// Queues due campaigns (scheduled, or whose queuing stopped half-way), one round.
-pub async fn queue_due(store: &Store, tracker: &Tracker, stale_secs: i64) {
+pub async fn queue_due(store: &Store, tracker: &Tracker, queue: &Queue, stale_secs: i64) {
     let now = crate::unix_now();
     let due = match store.take_due_campaigns(now, now - stale_secs).await {
         Ok(d) => d,
@@ -699,7 +725,7 @@ pub async fn queue_due(store: &Store, tracker: &Tracker, stale_secs: i64) {
                 continue;
             }
         };
-        match queue_campaign(&tenant, &campaign, tracker, now).await {
+        match queue_campaign(&tenant, &campaign, tracker, queue, now).await {
             Ok(q) => {
                 tracing::info!(campaign = %id, matched = q.matched, added = q.added, "campaign queued")
             }
@@ -710,14 +736,14 @@ pub async fn queue_due(store: &Store, tracker: &Tracker, stale_secs: i64) {
 
 /// One round of the background work: queue due campaigns, send what is due, mark
 /// finished campaigns sent.
-pub async fn round(store: &Store, sender: Option<&Arc<Sender>>, tracker: &Tracker) {
-    queue_due(store, tracker, 600).await;
+pub async fn round(store: &Store, sender: Option<&Arc<Sender>>, tracker: &Tracker, queue: &Queue) {
+    queue_due(store, tracker, queue, 600).await;
     if let Some(sender) = sender {
         crate::webhooks::send_due(
             "campaign messages",
             sender.config.concurrency,
             sender.config.lease_secs as i64 * 1000,
-            |now, until, limit| store.claim_messages(now, until, limit),
+            |now, until, limit| queue.claim(store, now, until, limit),
             |m| {
                 let sender = sender.clone();
                 async move { sender.attempt(store, m).await }
@@ -730,10 +756,32 @@ pub async fn round(store: &Store, sender: Option<&Arc<Sender>>, tracker: &Tracke
     }
 }
 
-/// The background loop: [`round`] every `poll`.
-pub async fn run(store: Store, sender: Option<Arc<Sender>>, tracker: Tracker, poll: Duration) {
+/// How often a Redis-backed queue is checked against the store.
+const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+
+/// The background loop: [`round`] every `poll`, and (with Redis) the queue reconciled
+/// with the store at start and every minute.
+pub async fn run(
+    store: Store,
+    sender: Option<Arc<Sender>>,
+    tracker: Tracker,
+    queue: Queue,
+    poll: Duration,
+) {
+    let mut reconciled: Option<std::time::Instant> = None;
     loop {
-        round(&store, sender.as_ref(), &tracker).await;
+        if reconciled.is_none_or(|at| at.elapsed() >= RECONCILE_EVERY) {
+            match queue.reconcile(&store).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    restored = n,
+                    "campaign messages put back in the Redis queue"
+                ),
+                Err(e) => tracing::error!(error = %e, "reconciling the campaign queue"),
+            }
+            reconciled = Some(std::time::Instant::now());
+        }
+        round(&store, sender.as_ref(), &tracker, &queue).await;
         tokio::time::sleep(poll).await;
     }
 }
@@ -764,6 +812,10 @@ mod tests {
                 .expect_err("bad")
                 .contains("per_domain_per_minute")
         );
+        let mut serve = crate::config::ServeConfig::default();
+        serve.campaigns.queue = QueueBackend::Redis;
+        let err = serve.validate().expect_err("redis queue without redis");
+        assert!(err.to_string().contains("redis_url"), "{err}");
         let bad = CampaignConfig {
             sendgrid_webhook_key: Some("bm90IGEga2V5".into()),
             ..CampaignConfig::default()

@@ -316,7 +316,7 @@ fn template_from(r: &AnyRow) -> Result<StoredTemplate> {
     })
 }
 
-/// Messages per statement when queuing (9 parameters each).
+/// Messages per statement when queuing (11 parameters each).
 const QUEUE_CHUNK: usize = 500;
 
 impl Tenant<'_> {
@@ -581,31 +581,22 @@ impl Tenant<'_> {
         for chunk in messages.chunks(QUEUE_CHUNK) {
             let marks: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let b = 4 + i * 6;
+                    let b = i * 11;
+                    let n: Vec<String> = (1..=11).map(|k| format!("${}", b + k)).collect();
                     format!(
-                        "($1, ${}, $2, ${}, ${}, ${}, ${}, ${}, 'queued', 0, $3, 0, $4, $4)",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6
+                        "({}, {}, {}, {}, {}, {}, {}, {}, 'queued', 0, {}, 0, {}, {})",
+                        n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8], n[9], n[10]
                     )
                 })
                 .collect();
-            let sql = format!(
+            let sql = self.store.bulk_sql(&format!(
                 "INSERT INTO campaign_messages (campaign_id, contact_id, org_id, recipient, domain,
                      subject, body_html, body_text, status, attempts, next_attempt_ms,
                      lease_until_ms, created_at, updated_at)
                  VALUES {} ON CONFLICT (campaign_id, contact_id) DO NOTHING",
                 marks.join(", ")
-            );
-            let mut q = sqlx::query(&sql)
-                .persistent(false)
-                .bind(campaign_id)
-                .bind(&self.org)
-                .bind(now_ms)
-                .bind(now_ms / 1000);
+            ));
+            let mut q = sqlx::query(&sql).persistent(false);
             for m in chunk {
                 let domain = m
                     .recipient
@@ -613,12 +604,17 @@ impl Tenant<'_> {
                     .map(|(_, d)| d.to_ascii_lowercase())
                     .unwrap_or_default();
                 q = q
+                    .bind(campaign_id)
                     .bind(m.contact_id.as_str())
+                    .bind(&self.org)
                     .bind(m.recipient.as_str())
                     .bind(domain)
                     .bind(m.subject.as_str())
                     .bind(m.html.as_str())
-                    .bind(m.text.as_str());
+                    .bind(m.text.as_str())
+                    .bind(now_ms)
+                    .bind(now_ms / 1000)
+                    .bind(now_ms / 1000);
             }
             added += q
                 .execute(&mut *tx)
@@ -851,38 +847,95 @@ impl Store {
         for k in &keys {
             let campaign: String = get(k, "campaign_id")?;
             let contact: String = get(k, "contact_id")?;
-            let row = sqlx::query(
-                "SELECT m.campaign_id, m.contact_id, m.org_id, m.recipient, m.domain, m.subject,
-                        m.body_html, m.body_text, m.attempts, m.lease_until_ms, c.consent,
-                        b.from_name, b.from_email, b.reply_to
-                 FROM campaign_messages m
-                 JOIN contacts c ON c.id = m.contact_id
-                 LEFT JOIN branding b ON b.org_id = m.org_id
-                 WHERE m.campaign_id = $1 AND m.contact_id = $2",
-            )
-            .bind(&campaign)
-            .bind(&contact)
-            .fetch_one(self.pool())
-            .await
-            .map_err(failed("reading a claimed message"))?;
-            claimed.push(ClaimedMessage {
-                campaign_id: campaign,
-                contact_id: contact,
-                org_id: get(&row, "org_id")?,
-                recipient: get(&row, "recipient")?,
-                domain: get(&row, "domain")?,
-                subject: get(&row, "subject")?,
-                html: get(&row, "body_html")?,
-                text: get(&row, "body_text")?,
-                attempts: get(&row, "attempts")?,
-                lease_until_ms: get(&row, "lease_until_ms")?,
-                consent: get(&row, "consent")?,
-                from_name: get(&row, "from_name")?,
-                from_email: get(&row, "from_email")?,
-                reply_to: get(&row, "reply_to")?,
-            });
+            claimed.push(self.claimed_message(&campaign, &contact).await?);
         }
         Ok(claimed)
+    }
+
+    /// Claims the given messages until `lease_until_ms`, each only if the store agrees it
+    /// is due (queued and due, or sending with a lapsed lease): the claim step of a queue
+    /// that keeps its schedule elsewhere (Redis).
+    pub async fn claim_keys(
+        &self,
+        keys: &[(String, String)],
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Vec<ClaimedMessage>> {
+        let mut claimed = Vec::with_capacity(keys.len());
+        for (campaign, contact) in keys {
+            let done = sqlx::query(
+                "UPDATE campaign_messages SET status = 'sending', lease_until_ms = $1
+                 WHERE campaign_id = $2 AND contact_id = $3
+                   AND ((status = 'queued' AND next_attempt_ms <= $4)
+                     OR (status = 'sending' AND lease_until_ms <= $4))",
+            )
+            .bind(lease_until_ms)
+            .bind(campaign)
+            .bind(contact)
+            .bind(now_ms)
+            .execute(self.pool())
+            .await
+            .map_err(failed("claiming a campaign message"))?;
+            if done.rows_affected() == 1 {
+                claimed.push(self.claimed_message(campaign, contact).await?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Every message waiting to be sent, with when it is due (Unix milliseconds): queued
+    /// ones at their next attempt, claimed ones at their lease's end.
+    pub async fn waiting_messages(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT campaign_id, contact_id,
+                    CASE WHEN status = 'queued' THEN next_attempt_ms ELSE lease_until_ms END AS due
+             FROM campaign_messages WHERE status IN ('queued', 'sending')",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(failed("listing waiting campaign messages"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    get(r, "campaign_id")?,
+                    get(r, "contact_id")?,
+                    get(r, "due")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn claimed_message(&self, campaign: &str, contact: &str) -> Result<ClaimedMessage> {
+        let row = sqlx::query(
+            "SELECT m.campaign_id, m.contact_id, m.org_id, m.recipient, m.domain, m.subject,
+                    m.body_html, m.body_text, m.attempts, m.lease_until_ms, c.consent,
+                    b.from_name, b.from_email, b.reply_to
+             FROM campaign_messages m
+             JOIN contacts c ON c.id = m.contact_id
+             LEFT JOIN branding b ON b.org_id = m.org_id
+             WHERE m.campaign_id = $1 AND m.contact_id = $2",
+        )
+        .bind(campaign)
+        .bind(contact)
+        .fetch_one(self.pool())
+        .await
+        .map_err(failed("reading a claimed message"))?;
+        Ok(ClaimedMessage {
+            campaign_id: campaign.to_owned(),
+            contact_id: contact.to_owned(),
+            org_id: get(&row, "org_id")?,
+            recipient: get(&row, "recipient")?,
+            domain: get(&row, "domain")?,
+            subject: get(&row, "subject")?,
+            html: get(&row, "body_html")?,
+            text: get(&row, "body_text")?,
+            attempts: get(&row, "attempts")?,
+            lease_until_ms: get(&row, "lease_until_ms")?,
+            consent: get(&row, "consent")?,
+            from_name: get(&row, "from_name")?,
+            from_email: get(&row, "from_email")?,
+            reply_to: get(&row, "reply_to")?,
+        })
     }
 
     /// Records how an attempt ended, if the claim still holds (false: another sender

@@ -452,10 +452,10 @@ impl Tenant<'_> {
                     format!("({})", marks.join(", "))
                 })
                 .collect();
-            let sql = format!(
+            let sql = self.store.bulk_sql(&format!(
                 "INSERT INTO contacts ({columns}) VALUES {} ON CONFLICT (id) DO UPDATE SET {updates}",
                 rows.join(", ")
-            );
+            ));
             let mut q = sqlx::query(&sql).persistent(false);
             for (id, _, c) in chunk {
                 let consent = if c.opted_in {
@@ -497,10 +497,10 @@ impl Tenant<'_> {
                         )
                     })
                     .collect();
-                let sql = format!(
+                let sql = self.store.bulk_sql(&format!(
                     "INSERT INTO consent_changes (id, org_id, contact_id, at, from_state, to_state, source, actor_id, detail) VALUES {}",
                     marks.join(", ")
-                );
+                ));
                 let mut q = sqlx::query(&sql).persistent(false);
                 for (id, _, c) in news {
                     let (to, detail) = if c.opted_in {
@@ -530,10 +530,10 @@ impl Tenant<'_> {
             report.updated += chunk.iter().filter(|(_, new, _)| !*new).count() as u64;
             let ids: Vec<&str> = chunk.iter().map(|(id, _, _)| id.as_str()).collect();
             let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
+            let sql = self.store.bulk_sql(&format!(
                 "DELETE FROM contact_values WHERE org_id = $1 AND contact_id IN ({})",
                 marks.join(", ")
-            );
+            ));
             let mut q = sqlx::query(&sql).persistent(false).bind(&self.org);
             for id in &ids {
                 q = q.bind(*id);
@@ -552,15 +552,18 @@ impl Tenant<'_> {
                 .collect();
             for part in values.chunks(VALUE_CHUNK) {
                 let marks: Vec<String> = (0..part.len())
-                    .map(|i| format!("($1, ${}, ${}, ${})", i * 3 + 2, i * 3 + 3, i * 3 + 4))
+                    .map(|i| {
+                        let b = i * 4;
+                        format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
+                    })
                     .collect();
-                let sql = format!(
+                let sql = self.store.bulk_sql(&format!(
                     "INSERT INTO contact_values (org_id, contact_id, name, value) VALUES {}",
                     marks.join(", ")
-                );
-                let mut q = sqlx::query(&sql).persistent(false).bind(&self.org);
+                ));
+                let mut q = sqlx::query(&sql).persistent(false);
                 for (id, name, v) in part {
-                    q = q.bind(*id).bind(*name).bind(*v);
+                    q = q.bind(&self.org).bind(*id).bind(*name).bind(*v);
                 }
                 q.execute(&mut *tx)
                     .await

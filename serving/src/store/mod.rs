@@ -456,6 +456,17 @@ impl Store {
         &self.pool
     }
 
+    /// A statement with many parameters, numbered `$1, $2, …` each used once in textual
+    /// order, in the form its backend binds fastest: SQLite looks a numbered parameter's
+    /// name up by a linear scan (quadratic in a multi-row insert), so on SQLite they become
+    /// anonymous `?`, which bind by position.
+    pub(crate) fn bulk_sql(&self, sql: &str) -> String {
+        match self.backend {
+            Backend::Postgres => sql.to_owned(),
+            Backend::Sqlite => positional(sql),
+        }
+    }
+
     /// Starts a transaction.
     pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         self.pool
@@ -469,6 +480,28 @@ pub(crate) const ORGANIZATION_COLUMNS: &str = "id, slug, name, mfa_policy, creat
 pub(crate) const USER_COLUMNS: &str = "id, org_id, email, name, role, password_hash, created_at";
 pub(crate) const INVITATION_COLUMNS: &str =
     "id, org_id, email, role, invited_by, created_at, expires_at, accepted_at";
+
+/// `$1, $2, …` (each once, in order) as anonymous `?` parameters.
+fn positional(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut expected = 1usize;
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                chars.next();
+            }
+            debug_assert_eq!(n, expected, "bulk parameters must be used once, in order");
+            expected += 1;
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 pub(crate) fn failed(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { context, source }
@@ -584,5 +617,13 @@ mod tests {
             "sqlite://./data/roi.db"
         );
         assert_eq!(mask_password("/var/lake"), "/var/lake");
+    }
+
+    #[test]
+    fn bulk_parameters_become_positional() {
+        assert_eq!(
+            positional("INSERT INTO t VALUES ($1, $2, 'x$'), ($3, $4, $5)"),
+            "INSERT INTO t VALUES (?, ?, 'x$'), (?, ?, ?)"
+        );
     }
 }
