@@ -81,6 +81,20 @@ fn contact(i: usize) -> Contact {
     }
 }
 
+/// Contact `i` as the lake would sync it.
+fn synced(i: usize) -> SyncContact {
+    let c = contact(i);
+    SyncContact {
+        lake_contact_id: i as i64,
+        email: c.email,
+        first_name: c.first_name,
+        last_name: c.last_name,
+        opted_in: true,
+        attributes: c.attributes,
+        values: Vec::new(),
+    }
+}
+
 fn context() -> MergeContext {
     MergeContext {
         org_name: "Acme Title".to_owned(),
@@ -241,18 +255,7 @@ fn main() {
         let (tenant, user) = organization(&store, "acme").await;
         let started = Instant::now();
         let people: Vec<SyncContact> = (0..n)
-            .map(|i| {
-                let c = contact(i);
-                SyncContact {
-                    lake_contact_id: i as i64,
-                    email: c.email,
-                    first_name: c.first_name,
-                    last_name: c.last_name,
-                    opted_in: true,
-                    attributes: c.attributes,
-                    values: Vec::new(),
-                }
-            })
+            .map(synced)
             .collect();
         for chunk in people.chunks(50_000) {
             tenant.sync_contacts(chunk, &[], 0).await.expect("sync");
@@ -308,18 +311,7 @@ fn main() {
         tenant.cancel_campaign(&campaign.id, 1).await.expect("cancel");
         let (small, small_user) = organization(&store, "small").await;
         let people: Vec<SyncContact> = (0..m)
-            .map(|i| {
-                let c = contact(i);
-                SyncContact {
-                    lake_contact_id: i as i64,
-                    email: c.email,
-                    first_name: c.first_name,
-                    last_name: c.last_name,
-                    opted_in: true,
-                    attributes: c.attributes,
-                    values: Vec::new(),
-                }
-            })
+            .map(synced)
             .collect();
         small.sync_contacts(&people, &[], 0).await.expect("sync");
         let campaign = new_campaign(&store, &small, &small_user).await;

@@ -21,29 +21,14 @@ use crate::{Error, Result};
 
 /// Reads every Parquet file under `dir` (recursively, in name order) as rows of `T`.
 pub fn read_table<T: Table>(dir: &Path) -> Result<Vec<T>> {
-    let mut files = Vec::new();
-    collect_parquet(dir, &mut files)?;
-    files.sort();
     let mut rows = Vec::new();
-    for path in files {
-        let file = File::open(&path).map_err(Error::io("opening", &path))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(64 * 1024).build())
-            .map_err(|source| Error::Parquet {
-                path: path.clone(),
-                source,
-            })?;
-        for batch in reader {
-            let batch = batch.map_err(|e| Error::Parquet {
-                path: path.clone(),
-                source: e.into(),
-            })?;
-            rows.extend(T::from_batch(&batch).map_err(|source| Error::Table {
-                path: dir.to_path_buf(),
-                source,
-            })?);
-        }
-    }
+    for_each_batch(dir, |_, batch| {
+        rows.extend(T::from_batch(&batch).map_err(|source| Error::Table {
+            path: dir.to_path_buf(),
+            source,
+        })?);
+        Ok(())
+    })?;
     Ok(rows)
 }
 
@@ -52,11 +37,32 @@ pub fn read_table<T: Table>(dir: &Path) -> Result<Vec<T>> {
 pub fn latest_snapshots(
     dir: &Path,
 ) -> Result<std::collections::HashMap<i64, roi_features::snapshot::Snapshot>> {
+    let mut latest: std::collections::HashMap<i64, roi_features::snapshot::Snapshot> =
+        std::collections::HashMap::new();
+    for_each_batch(dir, |path, batch| {
+        let rows = roi_features::snapshot::from_batch(&batch).map_err(|e| Error::Parquet {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        for s in rows {
+            match latest.get(&s.contact_id) {
+                Some(have) if have.day >= s.day => {}
+                _ => {
+                    latest.insert(s.contact_id, s);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(latest)
+}
+
+/// Calls `f` with every record batch of every Parquet file under `dir` (recursively, in
+/// name order), with the file it came from.
+fn for_each_batch(dir: &Path, mut f: impl FnMut(&Path, RecordBatch) -> Result<()>) -> Result<()> {
     let mut files = Vec::new();
     collect_parquet(dir, &mut files)?;
     files.sort();
-    let mut latest: std::collections::HashMap<i64, roi_features::snapshot::Snapshot> =
-        std::collections::HashMap::new();
     for path in files {
         let file = File::open(&path).map_err(Error::io("opening", &path))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -70,21 +76,10 @@ pub fn latest_snapshots(
                 path: path.clone(),
                 source: e.into(),
             })?;
-            let rows = roi_features::snapshot::from_batch(&batch).map_err(|e| Error::Parquet {
-                path: path.clone(),
-                source: e.into(),
-            })?;
-            for s in rows {
-                match latest.get(&s.contact_id) {
-                    Some(have) if have.day >= s.day => {}
-                    _ => {
-                        latest.insert(s.contact_id, s);
-                    }
-                }
-            }
+            f(&path, batch)?;
         }
     }
-    Ok(latest)
+    Ok(())
 }
 
 fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

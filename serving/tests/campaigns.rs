@@ -49,32 +49,14 @@ fn person(lake_id: i64, name: &str, opted_in: bool, value: f64) -> SyncContact {
 }
 
 async fn sync(app: &TestApp, slug: &str, people: &[SyncContact]) {
-    let org = app
-        .state
-        .store
-        .organization_by_slug(slug)
-        .await
-        .expect("read")
-        .expect("organization");
-    app.state
-        .store
-        .tenant_of(&org)
-        .sync_contacts(people, &[], 0)
-        .await
-        .expect("sync");
+    app.sync_contacts(slug, people, &[]).await;
 }
 
 /// Runs background rounds until the campaign is sent.
 async fn send_out(app: &TestApp, token: &str, id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        roi_serving::campaigns::round(
-            &app.state.store,
-            app.state.campaign_sender.as_ref(),
-            &app.state.tracker,
-            &app.state.campaign_queue,
-        )
-        .await;
+        app.campaign_round().await;
         let c = app
             .get(&format!("/campaigns/{id}"), Some(token))
             .await
@@ -220,13 +202,7 @@ async fn scenario(app: TestApp, smtp: Smtp, events: tempfile::TempDir) {
 
     let got = wait_mails(&smtp, 2).await;
     // Nothing more arrives after further rounds.
-    roi_serving::campaigns::round(
-        &app.state.store,
-        app.state.campaign_sender.as_ref(),
-        &app.state.tracker,
-        &app.state.campaign_queue,
-    )
-    .await;
+    app.campaign_round().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got_now = mails(smtp.dir.path());
     assert_eq!(
@@ -552,13 +528,7 @@ async fn rounds_until(
 ) -> std::collections::BTreeMap<String, (String, i64, String)> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        roi_serving::campaigns::round(
-            &app.state.store,
-            app.state.campaign_sender.as_ref(),
-            &app.state.tracker,
-            &app.state.campaign_queue,
-        )
-        .await;
+        app.campaign_round().await;
         let now = messages(app, token, id).await;
         if done(&now) {
             return now;
@@ -963,12 +933,7 @@ async fn two_replicas(config: ServeConfig, smtp: Smtp, postgres: bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         tokio::join!(
-            roi_serving::campaigns::round(
-                &a.state.store,
-                a.state.campaign_sender.as_ref(),
-                &a.state.tracker,
-                &a.state.campaign_queue,
-            ),
+            a.campaign_round(),
             roi_serving::campaigns::round(
                 &b.store,
                 b.campaign_sender.as_ref(),

@@ -128,19 +128,7 @@ async fn sync(
     slug: &str,
     contacts: &[SyncContact],
 ) -> roi_serving::store::SyncReport {
-    let org = app
-        .state
-        .store
-        .organization_by_slug(slug)
-        .await
-        .expect("read")
-        .expect("organization");
-    app.state
-        .store
-        .tenant_of(&org)
-        .sync_contacts(contacts, &value_names(), 1_000)
-        .await
-        .expect("sync")
+    app.sync_contacts(slug, contacts, &value_names()).await
 }
 
 async fn preview(app: &TestApp, token: &str, rule: &str) -> Value {

@@ -234,24 +234,7 @@ impl TestApp {
             }
             None => Body::empty(),
         };
-        let response = self
-            .router
-            .clone()
-            .oneshot(request.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Reply {
-            status,
-            headers,
-            json: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        self.respond(request.body(body).expect("request")).await
     }
 
     /// Sends `body` as `content_type`.
@@ -270,10 +253,16 @@ impl TestApp {
         if let Some(t) = token {
             request = request.header("authorization", format!("Bearer {t}"));
         }
+        self.respond(request.body(Body::from(body)).expect("request"))
+            .await
+    }
+
+    /// Calls the router with `request` and reads the whole response.
+    async fn respond(&self, request: Request<Body>) -> Reply {
         let response = self
             .router
             .clone()
-            .oneshot(request.body(Body::from(body)).expect("request"))
+            .oneshot(request)
             .await
             .expect("infallible");
         let status = response.status();
@@ -320,6 +309,40 @@ impl TestApp {
             .await
             .expect("link the pipeline organization");
         owner
+    }
+
+    /// Syncs `contacts` (as from the lake) into organization `slug`, with the value
+    /// `names` they use.
+    pub async fn sync_contacts(
+        &self,
+        slug: &str,
+        contacts: &[roi_serving::store::SyncContact],
+        names: &[(String, String)],
+    ) -> roi_serving::store::SyncReport {
+        let org = self
+            .state
+            .store
+            .organization_by_slug(slug)
+            .await
+            .expect("read")
+            .expect("organization");
+        self.state
+            .store
+            .tenant_of(&org)
+            .sync_contacts(contacts, names, 1_000)
+            .await
+            .expect("sync")
+    }
+
+    /// One round of the campaign sender's background work.
+    pub async fn campaign_round(&self) {
+        roi_serving::campaigns::round(
+            &self.state.store,
+            self.state.campaign_sender.as_ref(),
+            &self.state.tracker,
+            &self.state.campaign_queue,
+        )
+        .await;
     }
 
     pub async fn login(&self, slug: &str, email: &str) -> Reply {
