@@ -121,6 +121,8 @@ fn demo_then_alerts_pushed_live_to_websocket_clients() {
         "alerts routed now",
         "rule \"agent of record\" (relationship)",
         "demo-credentials.txt",
+        "homeowners read from the lake; scores from the promoted",
+        "new contacts",
     ] {
         assert!(summary.contains(needle), "{needle:?} in {summary}");
     }

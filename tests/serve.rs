@@ -282,3 +282,15 @@ fn alerts_ingest_into_linked_organizations_once() {
     );
     assert!(csv.contains("alert-1,3,new,false,false,,"), "{csv}");
 }
+
+#[test]
+fn contacts_sync_needs_a_lake_and_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = roi(tmp.path(), &["contacts", "sync"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no contacts at") && err.contains("roi demo"),
+        "{err}"
+    );
+}
