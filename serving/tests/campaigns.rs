@@ -375,22 +375,12 @@ async fn scenario(app: TestApp, smtp: Smtp, events: tempfile::TempDir) {
 
     // A second campaign to the same audience reaches nobody now (Ana left, Bob bounced,
     // Cy never opted in, Dee bounced before).
-    let second = app
-        .post(
-            "/campaigns",
-            Some(&token),
-            json!({"name": "November", "template_id": template_id, "rule": "zip = '50010'"}),
-        )
-        .await
-        .expect(201)
-        .str("/id");
-    app.post(
-        &format!("/campaigns/{second}/send"),
-        Some(&token),
-        json!({}),
+    let second = create_and_send(
+        &app,
+        &token,
+        json!({"name": "November", "template_id": template_id, "rule": "zip = '50010'"}),
     )
-    .await
-    .expect(202);
+    .await;
     let second = send_out(&app, &token, &second).await;
     assert_eq!(second["stats"]["messages"], 0, "{second}");
     assert_eq!(mails(smtp.dir.path()).len(), 2);
@@ -453,6 +443,19 @@ async fn campaigns_on_postgres() {
     scenario(app, smtp, events).await;
 }
 
+/// Creates a campaign from `body` and sends it now; returns its id.
+async fn create_and_send(app: &TestApp, token: &str, body: Value) -> String {
+    let id = app
+        .post("/campaigns", Some(token), body)
+        .await
+        .expect(201)
+        .str("/id");
+    app.post(&format!("/campaigns/{id}/send"), Some(token), json!({}))
+        .await
+        .expect(202);
+    id
+}
+
 /// Makes acme (pipeline org 7) with one subscribed contact per address, a template and a
 /// campaign to all of them, sends it; returns (token, campaign id).
 async fn campaign_to(app: &TestApp, addresses: &[&str]) -> (String, String) {
@@ -477,18 +480,12 @@ async fn campaign_to(app: &TestApp, addresses: &[&str]) -> (String, String) {
         .await
         .expect(201)
         .str("/id");
-    let id = app
-        .post(
-            "/campaigns",
-            Some(&token),
-            json!({"name": "c", "template_id": template, "rule": "consent = 'subscribed'"}),
-        )
-        .await
-        .expect(201)
-        .str("/id");
-    app.post(&format!("/campaigns/{id}/send"), Some(&token), json!({}))
-        .await
-        .expect(202);
+    let id = create_and_send(
+        app,
+        &token,
+        json!({"name": "c", "template_id": template, "rule": "consent = 'subscribed'"}),
+    )
+    .await;
     (token, id)
 }
 
