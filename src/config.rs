@@ -176,6 +176,7 @@ impl Config {
         masked.serve.oidc = masked.serve.oidc.masked();
         masked.serve.notifications = masked.serve.notifications.masked();
         masked.serve.campaigns = masked.serve.campaigns.masked();
+        masked.serve.documents = masked.serve.documents.masked();
         let mut text =
             toml::to_string_pretty(&masked).context("bug: configuration does not serialise")?;
         if masked.lake.is_none() {

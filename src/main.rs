@@ -723,6 +723,12 @@ fn run(cli: Cli) -> Result<()> {
                 serve.campaigns.events_path =
                     Some(config.data_dir.join("events").join("engagement.ndjson"));
             }
+            // Documents are kept in the data directory unless configured elsewhere.
+            if serve.documents.storage.is_none() {
+                let dir = std::path::absolute(config.data_dir.join("documents"))
+                    .context("resolving the documents directory")?;
+                serve.documents.storage = Some(format!("file://{}", dir.display()));
+            }
             let database = config.database();
             let runtime = tokio::runtime::Runtime::new().context("starting the server runtime")?;
             runtime.block_on(roi_serving::server::run_with(

@@ -26,8 +26,8 @@ use crate::problem::Problem;
 use crate::push::Hub;
 use crate::ratelimit::Limiter;
 use crate::routes::{
-    alerts, api_keys, audit, auth, campaigns, contacts, health, invitations, mfa, notifications,
-    oidc, organization, passwords, routing, users, webhooks, ws,
+    alerts, api_keys, audit, auth, campaigns, contacts, documents, health, invitations, mfa,
+    notifications, oidc, organization, passwords, routing, users, webhooks, ws,
 };
 use crate::store::Store;
 
@@ -58,10 +58,14 @@ pub struct Shared {
     pub tracker: crate::campaigns::Tracker,
     /// Sends campaign mail; None when no mail transport is configured.
     pub campaign_sender: Option<Arc<crate::campaigns::Sender>>,
-    /// Where engagement events go for the streaming job.
+    /// Where engagement and document events go for the streaming job.
     pub engagement_log: crate::campaigns::EventLog,
     /// Where due campaign messages are scheduled.
     pub campaign_queue: crate::campaigns::Queue,
+    /// Where documents' bytes are kept; None when documents are not configured.
+    pub storage: Option<crate::documents::Storage>,
+    /// Signs and checks document share links.
+    pub share_signer: crate::documents::ShareSigner,
 }
 
 impl Deref for AppState {
@@ -125,6 +129,13 @@ impl AppState {
             None => None,
         };
         let engagement_log = crate::campaigns::EventLog::new(config.campaigns.events_path.clone());
+        let storage =
+            crate::documents::Storage::open(&config.documents).map_err(crate::Error::Config)?;
+        let share_secret = store
+            .server_secret("document-shares", crate::unix_now())
+            .await?;
+        let share_signer =
+            crate::documents::ShareSigner::new(share_secret.as_bytes(), &config.base_url());
         Ok(AppState(Arc::new(Shared {
             store,
             keys,
@@ -138,6 +149,8 @@ impl AppState {
             campaign_sender,
             engagement_log,
             campaign_queue,
+            storage,
+            share_signer,
         })))
     }
 
@@ -250,6 +263,8 @@ impl Drop for Background {
         (name = "segments", description = "Rules that pick contacts (equity_pct > 40 and zip in (\"50010\")), previewed live and saved"),
         (name = "campaigns", description = "E-mail campaigns: templates with merge tags, sending to segments through a durable queue, delivery and engagement statistics"),
         (name = "tracking", description = "Links in campaign mail: open pixel, click redirects, unsubscribe (signed; no token)"),
+        (name = "documents", description = "Homeowners' documents: streamed uploads, immutable versions, range downloads, soft delete and purge, access log"),
+        (name = "sharing", description = "Share links of documents: signed, expiring, revocable, optionally with a password and a download limit (no token)"),
         (name = "notifications", description = "Your inbox of alerts given to you, and how you are told: e-mail, daily digest, SMS, quiet hours"),
     )
 )]
@@ -368,6 +383,27 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(campaigns::open))
         .routes(routes!(campaigns::click))
         .routes(routes!(campaigns::unsubscribe_page, campaigns::unsubscribe))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(documents::upload, documents::list))
+                .routes(routes!(documents::add_version))
+                // Uploads stream into storage, which enforces serve.documents.max_upload_mb.
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .routes(routes!(documents::purge))
+        .routes(routes!(
+            documents::get_one,
+            documents::update,
+            documents::delete
+        ))
+        .routes(routes!(documents::undelete))
+        .routes(routes!(documents::restore))
+        .routes(routes!(documents::current_content))
+        .routes(routes!(documents::version_content))
+        .routes(routes!(documents::access))
+        .routes(routes!(documents::share, documents::shares))
+        .routes(routes!(documents::revoke_share))
+        .routes(routes!(documents::shared, documents::shared_with_password))
         .routes(routes!(oidc::providers))
         .routes(routes!(oidc::start))
         .routes(routes!(oidc::callback, oidc::callback_form))

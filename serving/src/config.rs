@@ -71,6 +71,8 @@ pub struct ServeConfig {
     pub notifications: crate::notify::NotifyConfig,
     /// E-mail campaigns: transport, rate limits, retries, tracking (`[serve.campaigns]`).
     pub campaigns: crate::campaigns::CampaignConfig,
+    /// Document storage and retention (`[serve.documents]`).
+    pub documents: crate::documents::DocumentsConfig,
 }
 
 /// `[serve.push]`: the WebSocket push and the background router.
@@ -123,6 +125,7 @@ impl Default for ServeConfig {
             webhooks: crate::webhooks::WebhookConfig::default(),
             notifications: crate::notify::NotifyConfig::default(),
             campaigns: crate::campaigns::CampaignConfig::default(),
+            documents: crate::documents::DocumentsConfig::default(),
         }
     }
 }
@@ -199,6 +202,7 @@ impl ServeConfig {
         if let Err(why) = self.campaigns.validate() {
             return Err(crate::Error::Config(why));
         }
+        self.documents.validate().map_err(crate::Error::Config)?;
         if self.campaigns.queue == crate::campaigns::QueueBackend::Redis && self.redis_url.is_none()
         {
             return Err(crate::Error::Config(

@@ -37,6 +37,7 @@ pub mod autoroute;
 pub mod campaigns;
 pub mod config;
 pub mod contacts;
+pub mod documents;
 pub mod merge;
 pub mod metrics;
 pub mod notify;

@@ -316,6 +316,83 @@ fn html_escape(text: &str) -> String {
     out
 }
 
+/// What a notification says, for its e-mail and SMS.
+pub struct Notice<'a> {
+    /// One line (the e-mail's subject).
+    pub title: &'a str,
+    /// Lines of detail.
+    pub lines: &'a [String],
+    /// Where to act.
+    pub link: &'a str,
+    /// The link's words in HTML mail.
+    pub link_label: &'a str,
+    /// Why the user is told ("the alert was given to you").
+    pub why: &'a str,
+    /// Makes each message once: with the user and channel, its dedupe key.
+    pub key: &'a str,
+}
+
+/// The e-mail and SMS a notification makes for `r`, as their preferences and quiet
+/// hours say (a digest user gets nothing now: the digest lists the inbox entry).
+pub fn messages_for(r: &Recipient, m: &Notice<'_>, ctx: &PlanContext) -> Vec<NewMessage> {
+    let p = &r.preferences;
+    let due_ms = quiet_until(ctx.now_ms / 1000, p).map_or(ctx.now_ms, |t| t * 1000);
+    let mut messages = Vec::new();
+    if ctx.email && p.email == EmailMode::Immediate {
+        let settings = format!("{}/notifications/preferences", ctx.link_base);
+        let text = format!(
+            "Hello {},\n\n{}\n\n{}\n\nOpen it: {}\n\n\
+             You get this because {}. Change how you are told at {settings}\n",
+            r.name,
+            m.title,
+            m.lines.join("\n"),
+            m.link,
+            m.why
+        );
+        let items: String = m
+            .lines
+            .iter()
+            .map(|x| format!("<li>{}</li>", html_escape(x)))
+            .collect();
+        let html = format!(
+            "<!doctype html><html><body><p>Hello {},</p><h2>{}</h2><ul>{items}</ul>\
+             <p><a href=\"{}\">{}</a></p><p style=\"color:#666\">You get this \
+             because {}. <a href=\"{}\">Notification settings</a></p>\
+             </body></html>",
+            html_escape(&r.name),
+            html_escape(m.title),
+            html_escape(m.link),
+            html_escape(m.link_label),
+            html_escape(m.why),
+            html_escape(&settings)
+        );
+        messages.push(NewMessage {
+            channel: Channel::Email,
+            dedupe_key: format!("email:{}:{}", r.user_id, m.key),
+            recipient: r.email.clone(),
+            subject: m.title.to_owned(),
+            text,
+            html: Some(html),
+            due_ms,
+        });
+    }
+    if ctx.sms
+        && p.sms
+        && let Some(phone) = &p.phone
+    {
+        messages.push(NewMessage {
+            channel: Channel::Sms,
+            dedupe_key: format!("sms:{}:{}", r.user_id, m.key),
+            recipient: phone.clone(),
+            subject: String::new(),
+            text: format!("ROI: {}. {}", m.title, m.link),
+            html: None,
+            due_ms,
+        });
+    }
+    messages
+}
+
 /// What `event` makes for the users it concerns.
 pub fn plan(
     event: &AlertEvent,
@@ -339,60 +416,23 @@ pub fn plan(
             "New {} alert: contact {} (score {:.2})",
             f.kind, f.contact, f.score
         );
-        let mut body = f.reasons.join("\n");
+        let mut lines = f.reasons.clone();
         if let Some(zip) = &f.zip {
-            body.push_str(&format!("\nZIP {zip}"));
+            lines.push(format!("ZIP {zip}"));
         }
-        let p = &r.preferences;
-        let due_ms = quiet_until(ctx.now_ms / 1000, p).map_or(ctx.now_ms, |t| t * 1000);
-        let mut messages = Vec::new();
-        if ctx.email && p.email == EmailMode::Immediate {
-            let settings = format!("{}/notifications/preferences", ctx.link_base);
-            let text = format!(
-                "Hello {},\n\n{title}\n\n{body}\n\nOpen it: {link}\n\n\
-                 You get this because the alert was given to you. Change how you are told \
-                 at {settings}\n",
-                r.name
-            );
-            let reasons: String = f
-                .reasons
-                .iter()
-                .map(|x| format!("<li>{}</li>", html_escape(x)))
-                .collect();
-            let html = format!(
-                "<!doctype html><html><body><p>Hello {},</p><h2>{}</h2><ul>{reasons}</ul>\
-                 <p><a href=\"{}\">Open the alert</a></p><p style=\"color:#666\">You get this \
-                 because the alert was given to you. <a href=\"{}\">Notification settings</a></p>\
-                 </body></html>",
-                html_escape(&r.name),
-                html_escape(&title),
-                html_escape(&link),
-                html_escape(&settings)
-            );
-            messages.push(NewMessage {
-                channel: Channel::Email,
-                dedupe_key: format!("email:{}:{}", r.user_id, event.id),
-                recipient: r.email.clone(),
-                subject: title.clone(),
-                text,
-                html: Some(html),
-                due_ms,
-            });
-        }
-        if ctx.sms
-            && p.sms
-            && let Some(phone) = &p.phone
-        {
-            messages.push(NewMessage {
-                channel: Channel::Sms,
-                dedupe_key: format!("sms:{}:{}", r.user_id, event.id),
-                recipient: phone.clone(),
-                subject: String::new(),
-                text: format!("ROI: {title}. {link}"),
-                html: None,
-                due_ms,
-            });
-        }
+        let body = lines.join("\n");
+        let messages = messages_for(
+            r,
+            &Notice {
+                title: &title,
+                lines: &lines,
+                link: &link,
+                link_label: "Open the alert",
+                why: "the alert was given to you",
+                key: &event.id.to_string(),
+            },
+            ctx,
+        );
         out.push(Planned {
             user_id: r.user_id.clone(),
             kind: "alert.assigned".to_owned(),

@@ -114,6 +114,31 @@ impl Problem {
         )
     }
 
+    /// 413: the body is larger than this operation accepts.
+    pub fn payload_too_large(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            detail.into(),
+        )
+    }
+
+    /// 410: the resource existed and is gone for good (a revoked or expired link).
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "gone", "Gone", detail.into())
+    }
+
+    /// 416: the requested range lies outside the resource.
+    pub fn range_not_satisfiable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range-not-satisfiable",
+            "Range not satisfiable",
+            detail.into(),
+        )
+    }
+
     /// 409: the request conflicts with what exists.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail.into())
@@ -238,12 +263,7 @@ impl From<axum::extract::rejection::JsonRejection> for Problem {
 impl From<axum::extract::rejection::BytesRejection> for Problem {
     fn from(r: axum::extract::rejection::BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "Payload too large",
-                "the body is larger than this operation accepts".to_owned(),
-            )
+            Problem::payload_too_large("the body is larger than this operation accepts")
         } else {
             Problem::bad_request(r.body_text())
         }
@@ -266,6 +286,11 @@ impl From<axum::extract::rejection::QueryRejection> for Problem {
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(Problem))]
 pub struct Query<T>(pub T);
+
+/// Path parameters whose rejections (a number that does not parse) are problem responses.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Problem))]
+pub struct Path<T>(pub T);
 
 /// A JSON body whose rejections are problem responses.
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]

@@ -14,6 +14,7 @@ pub const RESOURCES: &[&str] = &[
     "audit",
     "campaigns",
     "contacts",
+    "documents",
     "invitations",
     "notifications",
     "organization",

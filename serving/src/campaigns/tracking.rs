@@ -179,7 +179,8 @@ fn html_attr(text: &str) -> String {
     text.replace('&', "&amp;").replace('"', "&quot;")
 }
 
-/// Appends engagement events to the pipeline's NDJSON event log.
+/// Appends events (campaign engagement, document activity) to the pipeline's NDJSON
+/// event log.
 #[derive(Debug, Clone)]
 pub struct EventLog {
     path: Option<PathBuf>,
@@ -219,10 +220,14 @@ impl EventLog {
 
     /// Appends one event (`email_opened` or `email_clicked`).
     pub fn append(&self, m: &TrackedMessage, event_type: &str, event_id: i64, at_ms: i64) {
+        if let Some(line) = Self::line(m, event_type, event_id, at_ms) {
+            self.append_line(&line);
+        }
+    }
+
+    /// Appends one event line (a JSON object in the pipeline's `events` format).
+    pub fn append_line(&self, line: &str) {
         let Some(path) = &self.path else {
-            return;
-        };
-        let Some(line) = Self::line(m, event_type, event_id, at_ms) else {
             return;
         };
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -238,7 +243,7 @@ impl EventLog {
             file.write_all(format!("{line}\n").as_bytes())
         })();
         if let Err(e) = written {
-            tracing::error!(path = %path.display(), error = %e, "appending an engagement event");
+            tracing::error!(path = %path.display(), error = %e, "appending an event to the event log");
         }
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod campaigns;
 pub(crate) mod contacts;
+pub(crate) mod documents;
 pub(crate) mod health;
 pub(crate) mod invitations;
 pub(crate) mod mfa;

@@ -13,6 +13,7 @@
 mod alerts;
 mod campaigns;
 mod contacts;
+mod documents;
 mod events;
 mod notifications;
 mod routing;
@@ -40,6 +41,10 @@ pub use campaigns::{
 pub use contacts::{
     Branding, ConsentChange, Contact, ContactAttributes, ImportReport, Segment, SegmentCount,
     SyncContact, SyncReport,
+};
+pub use documents::{
+    AccessEntry, Document, DocumentChange, DocumentFilter, DocumentVersion, NewDocument,
+    NewVersion, Share,
 };
 pub use events::{AlertEvent, EventKind};
 pub use notifications::{

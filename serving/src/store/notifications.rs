@@ -359,6 +359,69 @@ async fn insert_message(
 }
 
 impl Tenant<'_> {
+    /// Makes one inbox entry, with the messages `plan` decides for the user's
+    /// preferences, about something other than an alert event (a document shared with
+    /// them). `key` (negative, so it never meets an alert event's id) makes it once per
+    /// user. Returns false when the user is not of this organization or it was made.
+    pub async fn notify_user(
+        &self,
+        user_id: &str,
+        key: i64,
+        now: i64,
+        plan: impl FnOnce(&Recipient) -> Planned,
+    ) -> Result<bool> {
+        let mut conn = self
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(failed("reading whom to notify"))?;
+        let member = sqlx::query("SELECT id FROM users WHERE org_id = $1 AND id = $2")
+            .bind(&self.org)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(failed("checking whom to notify"))?;
+        let Some(r) = (match member {
+            Some(_) => recipient(&mut conn, user_id).await?,
+            None => None,
+        }) else {
+            return Ok(false);
+        };
+        drop(conn);
+        let p = plan(&r);
+        // The transaction only writes, so SQLite's write lock is taken at its start.
+        let mut tx = self.store.begin().await?;
+        let made = sqlx::query(&format!(
+            "INSERT INTO notifications ({NOTIFICATION_COLUMNS}, org_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)
+             ON CONFLICT (user_id, event_id) DO NOTHING"
+        ))
+        .bind(crate::auth::secret::new_sortable_id("ntf"))
+        .bind(&r.user_id)
+        .bind(key)
+        .bind(&p.kind)
+        .bind(p.alert_id.as_deref())
+        .bind(&p.title)
+        .bind(&p.body)
+        .bind(now)
+        .bind(&self.org)
+        .persistent(false)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed("storing a notification"))?;
+        if made.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for m in &p.messages {
+            insert_message(&mut tx, &self.org, &r.user_id, m, now).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(failed("committing a notification"))?;
+        Ok(true)
+    }
+
     /// A user's inbox, newest first: entries older than `before` (an entry id) when
     /// given, only unread ones when asked, at most `limit`.
     pub async fn notifications(

@@ -37,6 +37,8 @@ pub struct Reply {
     pub headers: HeaderMap,
     pub json: Value,
     pub text: String,
+    /// The body as received.
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -246,10 +248,23 @@ impl TestApp {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", content_type);
+        self.send_with(method, path, token, &[("content-type", content_type)], body)
+            .await
+    }
+
+    /// Sends `body` with these request headers.
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(t) = token {
             request = request.header("authorization", format!("Bearer {t}"));
         }
@@ -276,6 +291,7 @@ impl TestApp {
             headers,
             json: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
+            bytes: bytes.to_vec(),
         }
     }
 
