@@ -208,6 +208,15 @@ impl AppState {
             self.campaign_queue.clone(),
             std::time::Duration::from_millis(self.config.campaigns.poll_ms),
         )));
+        if let Some(storage) = &self.storage
+            && self.config.documents.extraction.enabled
+        {
+            tasks.push(tokio::spawn(crate::extract::work(
+                self.store.clone(),
+                storage.clone(),
+                self.config.documents.extraction.clone(),
+            )));
+        }
         let keys = self.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(crate::server::KEY_SYNC_INTERVAL);
@@ -401,6 +410,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .routes(routes!(documents::current_content))
         .routes(routes!(documents::version_content))
         .routes(routes!(documents::access))
+        .routes(routes!(documents::text))
         .routes(routes!(documents::share, documents::shares))
         .routes(routes!(documents::revoke_share))
         .routes(routes!(documents::shared, documents::shared_with_password))

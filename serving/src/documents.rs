@@ -32,6 +32,8 @@ pub struct DocumentsConfig {
     pub retention_days: u64,
     /// S3 settings; each unset one falls back to the usual `AWS_*` environment variables.
     pub s3: S3Config,
+    /// Text extraction and OCR (`[serve.documents.extraction]`).
+    pub extraction: crate::extract::ExtractionConfig,
 }
 
 impl Default for DocumentsConfig {
@@ -41,6 +43,7 @@ impl Default for DocumentsConfig {
             max_upload_mb: 100,
             retention_days: 30,
             s3: S3Config::default(),
+            extraction: crate::extract::ExtractionConfig::default(),
         }
     }
 }
@@ -74,7 +77,7 @@ impl DocumentsConfig {
         if let Some(url) = &self.storage {
             Location::parse(url).map_err(|why| format!("serve.documents.storage: {why}"))?;
         }
-        Ok(())
+        self.extraction.validate()
     }
 
     /// A copy with the S3 secret masked, for showing.
@@ -341,7 +344,27 @@ impl Storage {
             .get_opts(&ObjectPath::from(key), options)
             .await
             .map_err(self.failed("reading a document"))?;
-        Ok(got.into_stream())
+        match got.payload {
+            // object_store reads a local file 8 KiB per blocking task; reading it here in
+            // large chunks moves the bytes several times faster.
+            object_store::GetResultPayload::File(file, _) => Ok(file_stream(file, got.range)),
+            object_store::GetResultPayload::Stream(stream) => Ok(stream),
+        }
+    }
+
+    /// Copies the object at `key` into the file `path`, streaming.
+    pub async fn download_to(&self, key: &str, path: &std::path::Path) -> Result<(), String> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let mut stream = self.read(key, None).await.map_err(|e| e.to_string())?;
+        let io = |e: std::io::Error| format!("writing {}: {e}", path.display());
+        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.failed("reading a document")(e).to_string())?;
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        Ok(())
     }
 
     /// Removes `key`; an object already gone is not an error.
@@ -382,6 +405,64 @@ pub fn executable(head: &[u8]) -> Option<&'static str> {
         .iter()
         .find(|(sig, _)| head.starts_with(sig))
         .map(|(_, kind)| *kind)
+}
+
+/// Bytes read from a local file per chunk of a download.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The bytes of `range` of an open file, as a stream of large chunks.
+fn file_stream(
+    file: std::fs::File,
+    range: Range<u64>,
+) -> futures_util::stream::BoxStream<'static, object_store::Result<Bytes>> {
+    use futures_util::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let failed = |e: std::io::Error| object_store::Error::Generic {
+        store: "LocalFileSystem",
+        source: Box::new(e),
+    };
+    let start = futures_util::stream::once(async move {
+        let mut file = tokio::fs::File::from_std(file);
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map(|_| (file, range.end - range.start))
+    });
+    start
+        .map(move |opened| {
+            let state = opened.map_err(failed).map(Some);
+            futures_util::stream::unfold(state, move |state| async move {
+                let (mut file, left) = match state {
+                    Ok(Some(open)) => open,
+                    Ok(None) => return None,
+                    Err(e) => return Some((Err(e), Ok(None))),
+                };
+                if left == 0 {
+                    return None;
+                }
+                let want = (left as usize).min(READ_CHUNK);
+                let mut buf = vec![0u8; want];
+                let mut filled = 0;
+                while filled < want {
+                    match file.read(&mut buf[filled..]).await {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) => return Some((Err(failed(e)), Ok(None))),
+                    }
+                }
+                if filled == 0 {
+                    let short = std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the file is shorter than its recorded size",
+                    );
+                    return Some((Err(failed(short)), Ok(None)));
+                }
+                buf.truncate(filled);
+                let left = left - filled as u64;
+                Some((Ok(Bytes::from(buf)), Ok(Some((file, left)))))
+            })
+        })
+        .flatten()
+        .boxed()
 }
 
 /// The media type of a file from its first bytes. Only types this server can vouch for

@@ -38,6 +38,7 @@ pub mod campaigns;
 pub mod config;
 pub mod contacts;
 pub mod documents;
+pub mod extract;
 pub mod merge;
 pub mod metrics;
 pub mod notify;

@@ -1143,3 +1143,273 @@ async fn documents_off_answer_503_naming_the_setting() {
     .expect_problem(503, "serve.documents.storage");
     app.cleanup().await;
 }
+
+/// A one-page PDF with a text layer (Helvetica), written by hand with a correct xref.
+fn text_pdf(lines: &[&str]) -> Vec<u8> {
+    let mut content = String::from("BT /F1 14 Tf 72 720 Td 18 TL\n");
+    for line in lines {
+        let escaped = line
+            .replace('\\', "\\\\")
+            .replace('(', "\\(")
+            .replace(')', "\\)");
+        content.push_str(&format!("({escaped}) Tj T*\n"));
+    }
+    content.push_str("ET\n");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}endstream",
+            content.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for o in offsets {
+        pdf.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+/// A picture of typed text, as PNG and as an image-only (scanned) PDF, drawn by Pillow.
+fn scans(dir: &Path, lines: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let script = r#"
+import os, sys
+from PIL import Image, ImageDraw, ImageFont
+out, lines = sys.argv[1], sys.argv[2:]
+path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+font = ImageFont.truetype(path, 48) if os.path.exists(path) else ImageFont.load_default(size=48)
+img = Image.new("L", (1600, 120 + 100 * len(lines)), 255)
+draw = ImageDraw.Draw(img)
+for i, line in enumerate(lines):
+    draw.text((60, 60 + 100 * i), line, font=font, fill=0)
+img.save(os.path.join(out, "scan.png"))
+img.convert("RGB").save(os.path.join(out, "scan.pdf"), resolution=150)
+"#;
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .args(lines)
+        .status()
+        .expect("python3 with Pillow (scripts/test installs it)");
+    assert!(status.success(), "drawing the scans (pip install pillow)");
+    (
+        std::fs::read(dir.join("scan.png")).expect("png"),
+        std::fs::read(dir.join("scan.pdf")).expect("pdf"),
+    )
+}
+
+/// Waits for a version's text to be extracted (or to fail for good).
+async fn text_of(app: &TestApp, token: &str, doc: &str, number: i64) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let t = app
+            .get(
+                &format!("/documents/{doc}/versions/{number}/text"),
+                Some(token),
+            )
+            .await
+            .expect(200);
+        if t.json["status"] == "done" || t.json["status"] == "failed" {
+            return t.json;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "extraction still {}",
+            t.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn upload(app: &TestApp, token: &str, title: &str, name: &str, bytes: &[u8]) -> String {
+    send_form(
+        app,
+        "/documents",
+        token,
+        form(
+            &[("title", title)],
+            Some((name, "application/octet-stream", bytes)),
+        ),
+    )
+    .await
+    .expect(201)
+    .str("/document/id")
+}
+
+/// Text from a text file, a PDF's text layer, an image (OCR) and a scanned PDF (OCR);
+/// the type guessed from it, a user's correction kept; a file that cannot be read fails
+/// with its reason.
+async fn extraction(d: &Docs) {
+    let app = &d.app;
+    let _live = app.serve().await;
+    let owner = app.signup("acme", "owner@acme.test").await;
+    let token = owner.str("/access_token");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (png, scanned) = scans(
+        scratch.path(),
+        &["WARRANTY DEED", "The Grantor conveys parcel 0912-44"],
+    );
+
+    let notes = upload(
+        app,
+        &token,
+        "Valuation for the refinance",
+        "report.txt",
+        b"Uniform Residential Appraisal Report\nThe appraiser's opinion of value rests on comparable sales.",
+    )
+    .await;
+    let t = text_of(app, &token, &notes, 1).await;
+    assert_eq!(t["method"], "text", "{t}");
+    assert!(
+        t["text"]
+            .as_str()
+            .is_some_and(|x| x.contains("comparable sales"))
+    );
+
+    let layered = upload(
+        app,
+        &token,
+        "Closing papers",
+        "cd.pdf",
+        &text_pdf(&[
+            "Closing Disclosure",
+            "Loan Terms and Projected Payments",
+            "Cash to Close: $12,400.00",
+        ]),
+    )
+    .await;
+    let t = text_of(app, &token, &layered, 1).await;
+    assert_eq!(t["method"], "pdf_text", "{t}");
+    assert_eq!(t["pages"], 1);
+    assert!(
+        t["text"]
+            .as_str()
+            .is_some_and(|x| x.contains("Cash to Close")),
+        "{t}"
+    );
+
+    let photo = upload(app, &token, "scan_0012", "scan.png", &png).await;
+    let t = text_of(app, &token, &photo, 1).await;
+    assert_eq!(t["method"], "ocr", "{t}");
+    let read = t["text"].as_str().unwrap_or("").to_owned();
+    assert!(
+        read.contains("WARRANTY DEED") && read.contains("0912-44"),
+        "{read}"
+    );
+
+    let scan = upload(app, &token, "scan_0013", "scan.pdf", &scanned).await;
+    let t = text_of(app, &token, &scan, 1).await;
+    assert_eq!(
+        t["method"], "ocr",
+        "a PDF without a text layer is read by OCR: {t}"
+    );
+    assert_eq!(t["pages"], 1);
+    assert!(
+        t["text"]
+            .as_str()
+            .is_some_and(|x| x.contains("WARRANTY DEED")),
+        "{t}"
+    );
+
+    // Types guessed from the text, with a confidence.
+    for (id, kind) in [
+        (&notes, "appraisal"),
+        (&layered, "closing_disclosure"),
+        (&photo, "deed"),
+        (&scan, "deed"),
+    ] {
+        let doc = app
+            .get(&format!("/documents/{id}"), Some(&token))
+            .await
+            .expect(200);
+        assert_eq!(doc.json["document"]["kind"], kind, "{}", doc.text);
+        assert_eq!(doc.json["document"]["kind_source"], "classifier");
+        let c = doc.json["document"]["kind_confidence"]
+            .as_f64()
+            .expect("confidence");
+        assert!((0.0..=1.0).contains(&c) && c > 0.3, "{c}");
+        assert_eq!(doc.json["versions"][0]["text_status"], "done");
+    }
+
+    // A user's correction stays: a new version is read but does not re-type it.
+    app.call(
+        "PATCH",
+        &format!("/documents/{photo}"),
+        Some(&token),
+        Some(json!({"kind": "title_policy"})),
+    )
+    .await
+    .expect(200);
+    send_form(
+        app,
+        &format!("/documents/{photo}/versions"),
+        &token,
+        form(&[], Some(("again.png", "image/png", &png))),
+    )
+    .await
+    .expect(201);
+    text_of(app, &token, &photo, 2).await;
+    let doc = app
+        .get(&format!("/documents/{photo}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(doc.json["document"]["kind"], "title_policy");
+    assert_eq!(doc.json["document"]["kind_source"], "user");
+    assert!(doc.json["document"]["kind_confidence"].is_null());
+
+    // A PDF that is not one: the attempt fails and says why.
+    let broken = upload(
+        app,
+        &token,
+        "broken",
+        "broken.pdf",
+        b"%PDF-1.4\nnot really a pdf",
+    )
+    .await;
+    let t = text_of(app, &token, &broken, 1).await;
+    assert_eq!(t["status"], "failed", "{t}");
+    assert!(
+        t["error"].as_str().is_some_and(|e| e.contains("pdftoppm")),
+        "{t}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_extraction_ocr_and_classification() {
+    let d = docs_with(Db::Sqlite, false, |c| {
+        c.documents.extraction.poll_ms = 50;
+        c.documents.extraction.max_attempts = 1;
+    })
+    .await;
+    extraction(&d).await;
+    d.app.cleanup().await;
+    let d = docs_with(Db::Postgres, true, |c| {
+        c.documents.extraction.poll_ms = 50;
+        c.documents.extraction.max_attempts = 1;
+    })
+    .await;
+    extraction(&d).await;
+    d.app.cleanup().await;
+}

@@ -43,8 +43,11 @@ pub(crate) struct DocumentView {
     property_ref: Option<String>,
     /// Its type.
     kind: DocumentKind,
-    /// Who set the type: `user` or `classifier`.
+    /// Who set the type: `user` or `classifier` (guessed from the text once extracted).
     kind_source: String,
+    /// How sure the classifier is, 0–1 (null when a user set the type, or before the
+    /// text is extracted).
+    kind_confidence: Option<f64>,
     /// Title.
     title: String,
     /// Tags.
@@ -72,6 +75,7 @@ impl From<Document> for DocumentView {
             property_ref: d.property_ref,
             kind: d.kind,
             kind_source: d.kind_source,
+            kind_confidence: d.kind_confidence,
             title: d.title,
             tags: d.tags,
             version_count: d.version_count,
@@ -107,11 +111,17 @@ pub(crate) struct VersionView {
     created_at: i64,
     /// Where to download it.
     content_url: String,
+    /// Extracting its text: `pending`, `running`, `done` or `failed`.
+    text_status: Option<String>,
+    /// Where to read its text.
+    text_url: String,
 }
 
 fn version_view(v: DocumentVersion) -> VersionView {
     VersionView {
         content_url: format!("/documents/{}/versions/{}/content", v.document_id, v.number),
+        text_url: format!("/documents/{}/versions/{}/text", v.document_id, v.number),
+        text_status: v.text_status,
         number: v.number,
         size: v.size,
         sha256: v.sha256,
@@ -142,7 +152,7 @@ pub(crate) struct UploadForm {
     file: Vec<u8>,
     /// Title (1–200 characters); defaults to the file's name.
     title: Option<String>,
-    /// Type; `other` when absent.
+    /// Type; when absent it is guessed from the text once extracted.
     kind: Option<DocumentKind>,
     /// Tags, comma-separated (at most 20, each 1–50 characters).
     tags: Option<String>,
@@ -540,12 +550,12 @@ pub(crate) async fn upload(
                 .filter(|v| !v.is_empty())
         };
         let title = check_title(&field("title").unwrap_or_else(|| upload.filename.clone()))?;
-        let kind = match field("kind") {
-            Some(k) => k
-                .parse()
-                .map_err(|e: String| Problem::invalid(format!("kind: {e}")))?,
-            None => DocumentKind::Other,
-        };
+        let kind = field("kind")
+            .map(|k| {
+                k.parse::<DocumentKind>()
+                    .map_err(|e| Problem::invalid(format!("kind: {e}")))
+            })
+            .transpose()?;
         let tags = check_tags(
             field("tags")
                 .map(|t| t.split(',').map(str::to_owned).collect::<Vec<_>>())
@@ -1695,4 +1705,61 @@ async fn shared_download(
     response
         .body(Body::from_stream(stream))
         .map_err(|e| Problem::internal(&e))
+}
+
+/// A version's text as extracted.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct TextView {
+    /// `pending`, `running`, `done` or `failed`.
+    status: String,
+    /// How it was got: `text` (a text file), `pdf_text` (a PDF's text layer), `ocr`
+    /// (Tesseract on an image or a scanned PDF) or `none` (a type with no text).
+    method: Option<String>,
+    /// Pages read.
+    pages: Option<i64>,
+    /// The text (null until done).
+    text: Option<String>,
+    /// Why the last attempt failed.
+    error: Option<String>,
+    /// Attempts made.
+    attempts: i64,
+    /// Unix seconds.
+    updated_at: i64,
+}
+
+/// A version's extracted text, with where its extraction is (a background job: text
+/// files and PDF text layers take moments, OCR longer).
+#[utoipa::path(get, path = "/documents/{id}/versions/{number}/text", tag = "documents", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Document id"),
+        ("number" = i64, Path, description = "Version number"),
+    ),
+    responses(
+        (status = 200, description = "The text and its status", body = TextView),
+        (status = 404, description = "No such document or version that you may see", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn text(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, number)): Path<(String, i64)>,
+) -> Result<Json<TextView>, Problem> {
+    let tenant = principal.tenant(&state.store);
+    let doc = visible(&tenant, &principal, &id, false).await?;
+    let version = tenant
+        .document_version(&doc.id, number)
+        .await?
+        .ok_or_else(|| Problem::not_found("version"))?;
+    let t = tenant
+        .version_text(&version.id)
+        .await?
+        .ok_or_else(|| Problem::not_found("version text"))?;
+    Ok(Json(TextView {
+        status: t.status,
+        method: t.method,
+        pages: t.pages,
+        text: t.text,
+        error: t.error,
+        attempts: t.attempts,
+        updated_at: t.updated_at,
+    }))
 }

@@ -21,6 +21,8 @@ pub struct Document {
     pub kind: DocumentKind,
     /// Who set the type: `user` or `classifier`.
     pub kind_source: String,
+    /// How sure the classifier is (None until it has run, or when a user set the type).
+    pub kind_confidence: Option<f64>,
     /// Title.
     pub title: String,
     /// Tags.
@@ -72,6 +74,8 @@ pub struct DocumentVersion {
     pub uploaded_by: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// Where extracting its text is: `pending`, `running`, `done` or `failed`.
+    pub text_status: Option<String>,
 }
 
 /// A document to create.
@@ -85,8 +89,8 @@ pub struct NewDocument {
     pub contact_id: Option<String>,
     /// The property it is about.
     pub property_ref: Option<String>,
-    /// Its type.
-    pub kind: DocumentKind,
+    /// Its type, when the uploader said; None leaves it to the classifier.
+    pub kind: Option<DocumentKind>,
     /// Title.
     pub title: String,
     /// Tags.
@@ -218,15 +222,19 @@ fn share_from(r: &AnyRow) -> Result<Share> {
 }
 
 const DOCUMENT_COLUMNS: &str = "d.id, d.owner_user_id, d.contact_id, d.property_ref, d.kind,
-    d.kind_source, d.title, d.tags, d.version_count, d.created_by, d.created_at, d.updated_at,
-    d.deleted_at, d.deleted_by, d.purge_after, c.lake_contact_id, l.lake_org_id";
+    d.kind_source, d.kind_confidence, d.title, d.tags, d.version_count, d.created_by,
+    d.created_at, d.updated_at, d.deleted_at, d.deleted_by, d.purge_after, c.lake_contact_id,
+    l.lake_org_id";
 
 const DOCUMENT_FROM: &str = "documents d
     LEFT JOIN contacts c ON c.id = d.contact_id
     LEFT JOIN lake_organizations l ON l.org_id = d.org_id";
 
-const VERSION_COLUMNS: &str = "id, document_id, number, object_key, size, sha256, content_type,
-    claimed_type, filename, restored_from, uploaded_by, created_at";
+const VERSION_COLUMNS: &str = "v.id, v.document_id, v.number, v.object_key, v.size, v.sha256,
+    v.content_type, v.claimed_type, v.filename, v.restored_from, v.uploaded_by, v.created_at,
+    t.status AS text_status";
+
+const VERSION_FROM: &str = "document_versions v LEFT JOIN document_texts t ON t.version_id = v.id";
 
 fn document_from(r: &AnyRow) -> Result<Document> {
     let kind: String = get(r, "kind")?;
@@ -238,6 +246,7 @@ fn document_from(r: &AnyRow) -> Result<Document> {
         property_ref: get(r, "property_ref")?,
         kind: kind.parse().map_err(StoreError::Corrupt)?,
         kind_source: get(r, "kind_source")?,
+        kind_confidence: get(r, "kind_confidence")?,
         title: get(r, "title")?,
         tags: serde_json::from_str(&tags)
             .map_err(|e| StoreError::Corrupt(format!("documents.tags: {e}")))?,
@@ -267,6 +276,7 @@ fn version_from(r: &AnyRow) -> Result<DocumentVersion> {
         restored_from: get(r, "restored_from")?,
         uploaded_by: get(r, "uploaded_by")?,
         created_at: get(r, "created_at")?,
+        text_status: get(r, "text_status")?,
     })
 }
 
@@ -304,6 +314,7 @@ async fn insert_version(
     .execute(&mut **tx)
     .await
     .map_err(failed("storing a document version"))?;
+    super::texts::queue(tx, org, document_id, &v.id, now).await?;
     Ok(DocumentVersion {
         id: v.id.clone(),
         document_id: document_id.to_owned(),
@@ -317,6 +328,7 @@ async fn insert_version(
         restored_from: v.restored_from,
         uploaded_by: v.uploaded_by.clone(),
         created_at: now,
+        text_status: Some("pending".to_owned()),
     })
 }
 
@@ -343,14 +355,19 @@ impl Tenant<'_> {
         sqlx::query(
             "INSERT INTO documents (id, org_id, owner_user_id, contact_id, property_ref, kind,
                 kind_source, title, tags, version_count, created_by, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, 'user', $7, $8, 1, $9, $10, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $11)",
         )
         .bind(&new.id)
         .bind(&self.org)
         .bind(new.owner_user_id.as_deref())
         .bind(new.contact_id.as_deref())
         .bind(new.property_ref.as_deref())
-        .bind(new.kind.as_str())
+        .bind(new.kind.unwrap_or(DocumentKind::Other).as_str())
+        .bind(if new.kind.is_some() {
+            "user"
+        } else {
+            "classifier"
+        })
         .bind(&new.title)
         .bind(tags_json(&new.tags))
         .bind(&new.created_by)
@@ -464,8 +481,8 @@ impl Tenant<'_> {
     /// A document's versions, oldest first.
     pub async fn document_versions(&self, document_id: &str) -> Result<Vec<DocumentVersion>> {
         let rows = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM document_versions
-             WHERE org_id = $1 AND document_id = $2 ORDER BY number"
+            "SELECT {VERSION_COLUMNS} FROM {VERSION_FROM}
+             WHERE v.org_id = $1 AND v.document_id = $2 ORDER BY v.number"
         ))
         .bind(&self.org)
         .bind(document_id)
@@ -482,8 +499,8 @@ impl Tenant<'_> {
         number: i64,
     ) -> Result<Option<DocumentVersion>> {
         let row = sqlx::query(&format!(
-            "SELECT {VERSION_COLUMNS} FROM document_versions
-             WHERE org_id = $1 AND document_id = $2 AND number = $3"
+            "SELECT {VERSION_COLUMNS} FROM {VERSION_FROM}
+             WHERE v.org_id = $1 AND v.document_id = $2 AND v.number = $3"
         ))
         .bind(&self.org)
         .bind(document_id)
@@ -507,6 +524,7 @@ impl Tenant<'_> {
                 title = COALESCE($1, title),
                 kind = COALESCE($2, kind),
                 kind_source = CASE WHEN $3 THEN 'user' ELSE kind_source END,
+                kind_confidence = CASE WHEN $3 THEN NULL ELSE kind_confidence END,
                 tags = COALESCE($4, tags),
                 updated_at = $5
              WHERE org_id = $6 AND id = $7 AND deleted_at IS NULL",
@@ -634,6 +652,12 @@ impl Tenant<'_> {
             .execute(&mut *tx)
             .await
             .map_err(failed("purging document shares"))?;
+        sqlx::query("DELETE FROM document_texts WHERE org_id = $1 AND document_id = $2")
+            .bind(&self.org)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("purging document texts"))?;
         sqlx::query("DELETE FROM document_versions WHERE org_id = $1 AND document_id = $2")
             .bind(&self.org)
             .bind(id)

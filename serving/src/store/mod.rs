@@ -19,6 +19,7 @@ mod notifications;
 mod routing;
 mod security;
 mod tenant;
+mod texts;
 mod webhooks;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub use security::{
     ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, PasswordReset, TotpFactor,
 };
 pub use tenant::Tenant;
+pub use texts::{ExtractionJob, VersionText};
 pub use webhooks::{AttemptOutcome, Delivery, DeliveryStatus, DueDelivery, Webhook};
 
 /// Errors of the store, grouped by who must act.
