@@ -8,43 +8,21 @@
 //! hashing, sniffing or bookkeeping. It is a floor for moving the bytes, not an equal:
 //! the ratio says what ROI's document handling costs on top of it.
 //!
-//! Usage: `benches/documents.sh [SMALL_FILES] [LARGE_FILES]` (default 64 and 6), which
-//! builds the release binary.
+//! OCR: a scanned PDF of `OCR_PAGES` typed pages (drawn by Pillow at 150 dpi, no text
+//! layer) uploaded to `roi serve`, timed from the upload's answer until its text is
+//! extracted; beside it, the same programs ROI runs (`pdftoppm -r 300`, then `tesseract`
+//! page by page) on the same file from a shell, so the ratio is ROI's own overhead.
+//!
+//! Usage: `benches/documents.sh [SMALL_FILES] [LARGE_FILES] [OCR_PAGES]` (default 64, 6
+//! and 10), which builds the release binary.
 
 use std::time::{Duration, Instant};
 
+mod support;
+use support::start;
+
 const MB: usize = 1_000_000;
 const BOUNDARY: &str = "roi-bench-boundary-5c1b7d";
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a server and returns it with the address it printed first.
-fn start(mut command: std::process::Command, marker: &str) -> (Child, String) {
-    use std::io::BufRead;
-    let mut child = Child(
-        command
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("start a server"),
-    );
-    let mut lines = std::io::BufReader::new(child.0.stdout.take().expect("stdout")).lines();
-    loop {
-        let line = lines.next().expect("a line").expect("utf-8");
-        if let Some(rest) = line.split(marker).nth(1) {
-            let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-            std::thread::spawn(move || for _ in lines {});
-            return (child, addr);
-        }
-    }
-}
 
 /// `size` bytes that neither compress nor repeat (xorshift).
 fn payload(size: usize, seed: u64) -> Vec<u8> {
@@ -161,6 +139,114 @@ async fn peer_round(client: &reqwest::Client, base: &str, size: usize, files: us
     }
 }
 
+/// Draws a scanned PDF of `pages` typed pages with Pillow.
+fn scanned_pdf(path: &std::path::Path, pages: usize) {
+    let script = r#"
+import os, sys
+from PIL import Image, ImageDraw, ImageFont
+out, pages = sys.argv[1], int(sys.argv[2])
+path = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+font = ImageFont.truetype(path, 28) if os.path.exists(path) else ImageFont.load_default(size=28)
+words = "the grantor conveys to the grantee the parcel described below with all rights".split()
+images = []
+for p in range(pages):
+    img = Image.new("L", (1275, 1650), 255)
+    draw = ImageDraw.Draw(img)
+    for line in range(30):
+        text = " ".join(words[(line + p + i) % len(words)] for i in range(8))
+        draw.text((90, 90 + 48 * line), f"{p + 1}.{line + 1} {text}", font=font, fill=0)
+    images.append(img.convert("RGB"))
+images[0].save(out, save_all=True, append_images=images[1:], resolution=150)
+"#;
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .arg(pages.to_string())
+        .status()
+        .expect("python3 with Pillow");
+    assert!(
+        status.success(),
+        "drawing the scanned PDF (pip install pillow)"
+    );
+}
+
+/// OCR through `roi serve`: pages per minute, from the upload's answer to the text.
+async fn roi_ocr(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    pdf: &[u8],
+    pages: usize,
+) -> f64 {
+    let r = client
+        .post(format!("{base}/documents"))
+        .bearer_auth(token)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(multipart(pdf, "scan"))
+        .send()
+        .await
+        .expect("upload");
+    let started = Instant::now();
+    let json: serde_json::Value = r.json().await.expect("json");
+    let id = json["document"]["id"].as_str().expect("an id").to_owned();
+    loop {
+        let t: serde_json::Value = client
+            .get(format!("{base}/documents/{id}/versions/1/text"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("text")
+            .json()
+            .await
+            .expect("json");
+        match t["status"].as_str() {
+            Some("done") => {
+                assert_eq!(t["method"], "ocr", "{t}");
+                assert_eq!(t["pages"], pages, "{t}");
+                break;
+            }
+            Some("failed") => panic!("OCR failed: {t}"),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    pages as f64 / started.elapsed().as_secs_f64() * 60.0
+}
+
+/// The same programs from a shell, one after the other: pages per minute.
+fn shell_ocr(pdf: &std::path::Path, scratch: &std::path::Path, pages: usize) -> f64 {
+    let started = Instant::now();
+    let prefix = scratch.join("page");
+    let ok = std::process::Command::new("pdftoppm")
+        .args(["-r", "300", "-png"])
+        .arg(pdf)
+        .arg(&prefix)
+        .status()
+        .expect("pdftoppm")
+        .success();
+    assert!(ok, "pdftoppm");
+    let mut rendered: Vec<_> = std::fs::read_dir(scratch)
+        .expect("pages")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    rendered.sort();
+    assert_eq!(rendered.len(), pages);
+    for page in &rendered {
+        let out = std::process::Command::new("tesseract")
+            .arg(page)
+            .args(["stdout", "-l", "eng"])
+            .output()
+            .expect("tesseract");
+        assert!(out.status.success(), "tesseract");
+    }
+    pages as f64 / started.elapsed().as_secs_f64() * 60.0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -168,6 +254,7 @@ fn main() {
         .collect();
     let small: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(64);
     let large: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(6);
+    let ocr_pages: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
     let roi = std::env::var("BENCH_ROI_BIN").unwrap_or_else(|_| "target/release/roi".into());
     let dir = tempfile::tempdir().expect("tempdir");
     let peer_dir = dir.path().join("peer");
@@ -177,7 +264,8 @@ fn main() {
     command
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("ROI_DATA_DIR", dir.path().join("roi"))
-        .env("ROI_SERVE__DOCUMENTS__MAX_UPLOAD_MB", "200");
+        .env("ROI_SERVE__DOCUMENTS__MAX_UPLOAD_MB", "200")
+        .env("ROI_SERVE__DOCUMENTS__EXTRACTION__POLL_MS", "20");
     let (_roi, roi_addr) = start(command, "http://");
     let mut command = std::process::Command::new("node");
     command.arg("benches/peers/files/server.mjs").arg(&peer_dir);
@@ -237,5 +325,17 @@ fn main() {
                 r.download / p.download
             );
         }
+        let pdf_path = dir.path().join("scan.pdf");
+        scanned_pdf(&pdf_path, ocr_pages);
+        let pdf = std::fs::read(&pdf_path).expect("the scan");
+        let roi_rate = roi_ocr(&client, &base, &token, &pdf, ocr_pages).await;
+        let scratch = dir.path().join("shell-ocr");
+        std::fs::create_dir_all(&scratch).expect("scratch");
+        let shell_rate = shell_ocr(&pdf_path, &scratch, ocr_pages);
+        println!(
+            "OCR of a {ocr_pages}-page scanned PDF (300 dpi): roi {roi_rate:.1} pages/min, \
+             pdftoppm + tesseract from a shell {shell_rate:.1} pages/min, ratio {:.2}",
+            roi_rate / shell_rate
+        );
     });
 }

@@ -31,6 +31,9 @@ use roi_serving::store::{AgentProfile, NewAlert, NewUser, Store};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+mod support;
+use support::start;
+
 /// Send times of alerts by id, and receive latencies.
 #[derive(Default)]
 struct Clock {
@@ -96,37 +99,6 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
-}
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a server and returns it with the address it printed first.
-fn start(mut command: std::process::Command, marker: &str) -> (Child, String) {
-    use std::io::BufRead;
-    let mut child = Child(
-        command
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("start a server"),
-    );
-    let mut lines = std::io::BufReader::new(child.0.stdout.take().expect("stdout")).lines();
-    loop {
-        let line = lines.next().expect("a line").expect("utf-8");
-        if let Some(rest) = line.split(marker).nth(1) {
-            let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-            // Keep reading its output so that it never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return (child, addr);
-        }
-    }
 }
 
 /// Connects `urls.len()` clients, at most 256 handshakes at a time; each counts the

@@ -646,30 +646,20 @@ impl Tenant<'_> {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM document_shares WHERE org_id = $1 AND document_id = $2")
-            .bind(&self.org)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("purging document shares"))?;
-        sqlx::query("DELETE FROM document_texts WHERE org_id = $1 AND document_id = $2")
-            .bind(&self.org)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("purging document texts"))?;
-        sqlx::query("DELETE FROM document_versions WHERE org_id = $1 AND document_id = $2")
-            .bind(&self.org)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("purging document versions"))?;
-        sqlx::query("DELETE FROM documents WHERE org_id = $1 AND id = $2")
-            .bind(&self.org)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed("purging a document"))?;
+        // Rows that refer to the document first, the document last.
+        for sql in [
+            "DELETE FROM document_shares WHERE org_id = $1 AND document_id = $2",
+            "DELETE FROM document_texts WHERE org_id = $1 AND document_id = $2",
+            "DELETE FROM document_versions WHERE org_id = $1 AND document_id = $2",
+            "DELETE FROM documents WHERE org_id = $1 AND id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(&self.org)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("purging a document"))?;
+        }
         tx.commit().await.map_err(failed("committing a purge"))?;
         Ok(true)
     }
