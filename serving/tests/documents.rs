@@ -1045,6 +1045,43 @@ async fn sharing(d: &Docs, smtp: &common::smtp::Smtp) {
         .count();
     assert_eq!(shared, 3, "the homeowner's shares are pipeline events");
 
+    // Guessing a link's password is cut short: after five wrong tries, 429 even for the
+    // right one, until the window passes.
+    let guarded = app
+        .post(
+            &format!("/documents/{doc_id}/shares"),
+            Some(&hana_token),
+            json!({"password": secret}),
+        )
+        .await
+        .expect(201);
+    let guarded_path = format!(
+        "/s/{}",
+        guarded.str("/url").split_once("/s/").expect("url").1
+    );
+    for n in 0..5 {
+        app.send_raw(
+            "POST",
+            &guarded_path,
+            None,
+            form_type,
+            format!("password=guess{n}").into_bytes(),
+        )
+        .await
+        .expect_problem(401, "wrong password");
+    }
+    let locked_out = app
+        .send_raw(
+            "POST",
+            &guarded_path,
+            None,
+            form_type,
+            b"password=a+long+share+password".to_vec(),
+        )
+        .await
+        .expect_problem(429, "wrong passwords for this link");
+    assert!(!locked_out.header("retry-after").is_empty());
+
     // Someone else's document cannot be shared; a deleted one stops its links.
     let other = app
         .invite_and_accept(&owner_token, "omar@home.test", "homeowner")
