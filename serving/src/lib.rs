@@ -73,6 +73,9 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A service the server relies on (Redis) did not answer; worth trying again.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A signing key in the store cannot be used.
     #[error("signing key {kid}: {detail}")]
     Key {

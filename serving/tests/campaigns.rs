@@ -975,3 +975,52 @@ async fn two_replicas_share_the_redis_queue() {
     config.campaigns.concurrency = 4;
     two_replicas(config, smtp, false).await;
 }
+
+/// A campaign that cannot be queued (its frozen rule no longer compiles: a field it
+/// names was dropped) fails with the reason, instead of being retried for ever.
+async fn unqueueable_campaigns_fail(app: TestApp, smtp: Smtp) {
+    let (token, id) = campaign_to(&app, &["ok@home.test"]).await;
+    // Sent but not yet queued: its rule now names a field that does not exist.
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.url)
+        .await
+        .expect("connect to the test store");
+    sqlx::query("UPDATE campaigns SET rule = 'feature.dropped_field > 1' WHERE id = $1")
+        .bind(&id)
+        .execute(&mut db)
+        .await
+        .expect("change the rule");
+    app.campaign_round().await;
+    let got = app
+        .get(&format!("/campaigns/{id}"), Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(got.json["status"], "failed", "{}", got.text);
+    let why = got.json["failure"].as_str().unwrap_or("");
+    assert!(
+        why.contains("rule") && why.contains("dropped_field"),
+        "{why}"
+    );
+    assert!(got.json["finished_at"].is_i64());
+    // Nothing goes out, and later rounds leave it be.
+    app.campaign_round().await;
+    assert!(messages(&app, &token, &id).await.is_empty());
+    assert!(mails(smtp.dir.path()).is_empty());
+    drop(db);
+    app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unqueueable_campaigns_fail_on_sqlite() {
+    let smtp = smtp_server().await;
+    let events = tempfile::tempdir().expect("tempdir");
+    let app = common::sqlite_with(config(&smtp, &events.path().join("events.ndjson"))).await;
+    unqueueable_campaigns_fail(app, smtp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unqueueable_campaigns_fail_on_postgres() {
+    let smtp = smtp_server().await;
+    let events = tempfile::tempdir().expect("tempdir");
+    let app = common::postgres_with(config(&smtp, &events.path().join("events.ndjson"))).await;
+    unqueueable_campaigns_fail(app, smtp).await;
+}

@@ -446,7 +446,9 @@ const QUEUE_PAGE: i64 = 1_000;
 
 /// Renders a campaign (already moved to `queuing`) for every subscribed contact its rule
 /// matches and queues the messages, then marks it sending. Safe to run again after a
-/// crash: messages already queued are kept as they are.
+/// crash: messages already queued are kept as they are. `Error::Config` means the
+/// campaign itself cannot be queued (its rule or template, a message that cannot be
+/// rendered); other errors are the store's or the queue's, and pass.
 pub async fn queue_campaign(
     tenant: &Tenant<'_>,
     campaign: &Campaign,
@@ -510,7 +512,7 @@ pub async fn queue_campaign(
         queue
             .added(&campaign.id, &ids, now * 1000)
             .await
-            .map_err(crate::Error::Config)?;
+            .map_err(crate::Error::Unavailable)?;
         if (page.len() as i64) < QUEUE_PAGE {
             break;
         }
@@ -729,6 +731,14 @@ pub async fn queue_due(store: &Store, tracker: &Tracker, queue: &Queue, stale_se
             Ok(q) => {
                 tracing::info!(campaign = %id, matched = q.matched, added = q.added, "campaign queued")
             }
+            // The campaign itself cannot be queued: say so on it, and stop.
+            Err(crate::Error::Config(why)) => {
+                tracing::warn!(campaign = %id, %why, "a campaign cannot be queued; it failed");
+                if let Err(e) = tenant.fail_campaign(&id, &why, crate::unix_now()).await {
+                    tracing::error!(error = %e, campaign = %id, "marking a campaign failed");
+                }
+            }
+            // The store or the queue is unavailable: the campaign is taken again later.
             Err(e) => tracing::error!(error = %e, campaign = %id, "queuing a campaign"),
         }
     }

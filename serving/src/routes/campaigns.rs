@@ -444,8 +444,11 @@ pub(crate) struct CampaignView {
     segment_id: Option<String>,
     /// The audience rule.
     rule: String,
-    /// `draft`, `scheduled`, `queuing`, `sending`, `sent` or `cancelled`.
+    /// `draft`, `scheduled`, `queuing`, `sending`, `sent`, `cancelled` or `failed`.
     status: String,
+    /// Why it failed (its rule or template no longer compiles, a message cannot be
+    /// rendered); its queued messages were dropped.
+    failure: Option<String>,
     /// When it is to go.
     scheduled_at: Option<i64>,
     /// When queuing began.
@@ -530,6 +533,7 @@ async fn campaign_view(
         segment_id: c.segment_id,
         rule: c.rule,
         status: c.status.as_str().to_owned(),
+        failure: c.failure,
         scheduled_at: c.scheduled_at,
         queued_at: c.queued_at,
         finished_at: c.finished_at,

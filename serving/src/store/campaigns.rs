@@ -47,6 +47,8 @@ pub enum CampaignStatus {
     Sent,
     /// Stopped; queued messages were dropped.
     Cancelled,
+    /// Queuing could not go on (`failure` says why); queued messages were dropped.
+    Failed,
 }
 
 impl CampaignStatus {
@@ -59,6 +61,7 @@ impl CampaignStatus {
             CampaignStatus::Sending => "sending",
             CampaignStatus::Sent => "sent",
             CampaignStatus::Cancelled => "cancelled",
+            CampaignStatus::Failed => "failed",
         }
     }
 
@@ -70,6 +73,7 @@ impl CampaignStatus {
             "sending" => CampaignStatus::Sending,
             "sent" => CampaignStatus::Sent,
             "cancelled" => CampaignStatus::Cancelled,
+            "failed" => CampaignStatus::Failed,
             other => return Err(StoreError::Corrupt(format!("campaign status {other:?}"))),
         })
     }
@@ -98,6 +102,8 @@ pub struct Campaign {
     pub queued_at: Option<i64>,
     /// When the last message was settled.
     pub finished_at: Option<i64>,
+    /// Why it failed.
+    pub failure: Option<String>,
     /// Who made it.
     pub created_by: Option<String>,
     /// Unix seconds.
@@ -107,7 +113,7 @@ pub struct Campaign {
 }
 
 const CAMPAIGN_COLUMNS: &str = "id, lake_id, name, template_id, segment_id, rule, status, \
-     scheduled_at, queued_at, finished_at, created_by, created_at, updated_at";
+     scheduled_at, queued_at, finished_at, failure, created_by, created_at, updated_at";
 
 fn campaign_from(r: &AnyRow) -> Result<Campaign> {
     Ok(Campaign {
@@ -121,6 +127,7 @@ fn campaign_from(r: &AnyRow) -> Result<Campaign> {
         scheduled_at: get(r, "scheduled_at")?,
         queued_at: get(r, "queued_at")?,
         finished_at: get(r, "finished_at")?,
+        failure: get(r, "failure")?,
         created_by: get(r, "created_by")?,
         created_at: get(r, "created_at")?,
         updated_at: get(r, "updated_at")?,
@@ -514,28 +521,54 @@ impl Tenant<'_> {
     /// Cancels a campaign that has not finished; its unsent messages are dropped (kept as
     /// `suppressed`). False when it is sent, cancelled or not this organization's.
     pub async fn cancel_campaign(&self, id: &str, now: i64) -> Result<bool> {
+        self.stop_campaign(id, CampaignStatus::Cancelled, None, now)
+            .await
+    }
+
+    /// Marks a campaign whose queuing cannot go on failed, with why, and drops the
+    /// messages it had queued; false when it is not queuing.
+    pub async fn fail_campaign(&self, id: &str, why: &str, now: i64) -> Result<bool> {
+        self.stop_campaign(id, CampaignStatus::Failed, Some(why), now)
+            .await
+    }
+
+    async fn stop_campaign(
+        &self,
+        id: &str,
+        to: CampaignStatus,
+        why: Option<&str>,
+        now: i64,
+    ) -> Result<bool> {
+        let from = match to {
+            CampaignStatus::Failed => "('queuing')",
+            _ => "('draft', 'scheduled', 'queuing', 'sending')",
+        };
         let mut tx = self.store.begin().await?;
-        let done = sqlx::query(
-            "UPDATE campaigns SET status = 'cancelled', finished_at = $1, updated_at = $1
-             WHERE org_id = $2 AND id = $3 AND status IN ('draft', 'scheduled', 'queuing', 'sending')",
-        )
+        let done = sqlx::query(&format!(
+            "UPDATE campaigns SET status = $1, failure = $2, finished_at = $3, updated_at = $3
+             WHERE org_id = $4 AND id = $5 AND status IN {from}"
+        ))
+        .bind(to.as_str())
+        .bind(why)
         .bind(now)
         .bind(&self.org)
         .bind(id)
+        .persistent(false)
         .execute(&mut *tx)
         .await
-        .map_err(failed("cancelling a campaign"))?;
+        .map_err(failed("stopping a campaign"))?;
         if done.rows_affected() == 1 {
             sqlx::query(
-                "UPDATE campaign_messages SET status = 'suppressed', last_error = 'campaign cancelled', updated_at = $1
-                 WHERE org_id = $2 AND campaign_id = $3 AND status = 'queued'",
+                "UPDATE campaign_messages SET status = 'suppressed', last_error = $1, updated_at = $2
+                 WHERE org_id = $3 AND campaign_id = $4 AND status = 'queued'",
             )
+            .bind(format!("campaign {}", to.as_str()))
             .bind(now)
             .bind(&self.org)
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(failed("dropping a cancelled campaign's messages"))?;
+            .map_err(failed("dropping a stopped campaign's messages"))?;
         }
         tx.commit()
             .await
