@@ -376,7 +376,8 @@ impl Storage {
     }
 
     /// Whether `key` exists.
-    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+    #[cfg(test)]
+    async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         match self.objects.head(&ObjectPath::from(key)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),

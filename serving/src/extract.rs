@@ -455,11 +455,11 @@ fn count_words(hay: &str, phrase: &str) -> usize {
 /// Extracts text from versions as they arrive, until the handle is dropped.
 pub async fn work(store: Store, storage: Storage, config: ExtractionConfig) {
     let idle = Duration::from_millis(config.poll_ms);
+    // Long enough for the slowest job: rendering the pages and OCR of each, every run
+    // at its time limit, so that no other worker takes over a version still being read.
+    let lease = config.timeout_secs as i64 * (i64::from(config.max_ocr_pages) + 1) + 60;
     loop {
-        match store
-            .claim_extraction(crate::unix_now(), config.timeout_secs as i64 * 4 + 60)
-            .await
-        {
+        match store.claim_extraction(crate::unix_now(), lease).await {
             Ok(Some(job)) => process(&store, &storage, &config, job).await,
             Ok(None) => tokio::time::sleep(idle).await,
             Err(e) => {

@@ -802,6 +802,57 @@ async fn staff_filing(d: &Docs) {
     )
     .await
     .expect_problem(422, "title");
+    // Forms and share requests that cannot be right are refused, naming what is wrong.
+    let file_part = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\n\r\n%PDF-1.4\r\n"
+    );
+    let two_files = format!("{file_part}{file_part}--{BOUNDARY}--\r\n").into_bytes();
+    send_form(app, "/documents", &owner_token, two_files)
+        .await
+        .expect_problem(422, "one file");
+    send_form(
+        app,
+        "/documents",
+        &owner_token,
+        form(
+            &[("title", "a"), ("title", "b")],
+            Some(("x.pdf", "application/pdf", PDF)),
+        ),
+    )
+    .await
+    .expect_problem(422, "given twice");
+    let shares = format!("/documents/{doc_id}/shares");
+    for (body, needle) in [
+        (json!({"expires_in_hours": 0}), "expires_in_hours"),
+        (json!({"max_downloads": 0}), "max_downloads"),
+        (json!({"user_id": "usr_nobody"}), "user_id"),
+    ] {
+        app.post(&shares, Some(&owner_token), body)
+            .await
+            .expect_problem(422, needle);
+    }
+    app.post(&shares, Some(&owner_token), json!({"version": 9}))
+        .await
+        .expect_problem(404, "version");
+    app.get(
+        &format!("/documents/{doc_id}/versions/9/text"),
+        Some(&owner_token),
+    )
+    .await
+    .expect_problem(404, "version");
+    // HEAD says what a download would be, without the bytes.
+    let head = app
+        .call(
+            "HEAD",
+            &format!("/documents/{doc_id}/content"),
+            Some(&owner_token),
+            None,
+        )
+        .await
+        .expect(200);
+    assert!(head.bytes.is_empty());
+    assert_eq!(head.header("content-length"), PDF.len().to_string());
+    assert_eq!(head.header("content-type"), "application/pdf");
     app.get("/documents?kind=deed", Some(&owner_token))
         .await
         .expect(200);
