@@ -729,6 +729,10 @@ fn run(cli: Cli) -> Result<()> {
                     .context("resolving the documents directory")?;
                 serve.documents.storage = Some(format!("file://{}", dir.display()));
             }
+            // So is the search index, which then survives restarts.
+            if serve.documents.search.path.is_none() {
+                serve.documents.search.path = Some(config.data_dir.join("search"));
+            }
             let database = config.database();
             let runtime = tokio::runtime::Runtime::new().context("starting the server runtime")?;
             runtime.block_on(roi_serving::server::run_with(

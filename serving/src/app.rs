@@ -66,6 +66,8 @@ pub struct Shared {
     pub storage: Option<crate::documents::Storage>,
     /// Signs and checks document share links.
     pub share_signer: crate::documents::ShareSigner,
+    /// This server's full-text index of documents.
+    pub search: Arc<crate::search::SearchIndex>,
 }
 
 impl Deref for AppState {
@@ -136,6 +138,10 @@ impl AppState {
             .await?;
         let share_signer =
             crate::documents::ShareSigner::new(share_secret.as_bytes(), &config.base_url());
+        let search = Arc::new(
+            crate::search::SearchIndex::open(&config.documents.search)
+                .map_err(crate::Error::Config)?,
+        );
         Ok(AppState(Arc::new(Shared {
             store,
             keys,
@@ -151,6 +157,7 @@ impl AppState {
             campaign_queue,
             storage,
             share_signer,
+            search,
         })))
     }
 
@@ -216,6 +223,9 @@ impl AppState {
                 storage.clone(),
                 self.config.documents.extraction.clone(),
             )));
+        }
+        if self.storage.is_some() {
+            tasks.push(tokio::spawn(self.search.clone().run(self.store.clone())));
         }
         let keys = self.clone();
         tasks.push(tokio::spawn(async move {
@@ -400,6 +410,8 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
                 .layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .routes(routes!(documents::purge))
+        .routes(routes!(documents::search))
+        .routes(routes!(documents::search_status))
         .routes(routes!(
             documents::get_one,
             documents::update,

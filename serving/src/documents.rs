@@ -34,6 +34,8 @@ pub struct DocumentsConfig {
     pub s3: S3Config,
     /// Text extraction and OCR (`[serve.documents.extraction]`).
     pub extraction: crate::extract::ExtractionConfig,
+    /// Full-text search (`[serve.documents.search]`).
+    pub search: crate::search::SearchConfig,
 }
 
 impl Default for DocumentsConfig {
@@ -44,6 +46,7 @@ impl Default for DocumentsConfig {
             retention_days: 30,
             s3: S3Config::default(),
             extraction: crate::extract::ExtractionConfig::default(),
+            search: crate::search::SearchConfig::default(),
         }
     }
 }
@@ -77,7 +80,8 @@ impl DocumentsConfig {
         if let Some(url) = &self.storage {
             Location::parse(url).map_err(|why| format!("serve.documents.storage: {why}"))?;
         }
-        self.extraction.validate()
+        self.extraction.validate()?;
+        self.search.validate()
     }
 
     /// A copy with the S3 secret masked, for showing.

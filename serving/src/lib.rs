@@ -49,6 +49,7 @@ pub mod ratelimit;
 pub mod role;
 mod routes;
 pub mod routing;
+pub mod search;
 pub mod segment;
 pub mod server;
 pub mod store;

@@ -1501,3 +1501,438 @@ async fn text_extraction_ocr_and_classification() {
     extraction(&d).await;
     d.app.cleanup().await;
 }
+
+/// A search as `token`; `query` is `key=value` pairs, values encoded here.
+async fn find(app: &TestApp, token: &str, query: &[(&str, &str)]) -> Reply {
+    let query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| {
+            let v: String = url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            format!("{k}={v}")
+        })
+        .collect();
+    app.get(
+        &format!("/documents/search?{}", query.join("&")),
+        Some(token),
+    )
+    .await
+}
+
+/// The ids of a search's hits, best first.
+fn hit_ids(r: &Reply) -> Vec<String> {
+    r.json["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("hits in {}", r.text))
+        .iter()
+        .map(|h| h["document"]["id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// Uploads a text file with these form fields; returns the document's id.
+async fn file_as(
+    app: &TestApp,
+    token: &str,
+    fields: &[(&str, &str)],
+    name: &str,
+    text: &[u8],
+) -> String {
+    send_form(
+        app,
+        "/documents",
+        token,
+        form(fields, Some((name, "text/plain", text))),
+    )
+    .await
+    .expect(201)
+    .str("/document/id")
+}
+
+/// Waits until every version's text is extracted and the index holds every change.
+async fn settled(app: &TestApp, token: &str, docs: &[&str]) {
+    for doc in docs {
+        let versions = app
+            .get(&format!("/documents/{doc}"), Some(token))
+            .await
+            .expect(200);
+        let n = versions.json["versions"].as_array().map_or(0, Vec::len);
+        text_of(app, token, doc, n as i64).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = app
+            .get("/documents/search/status", Some(token))
+            .await
+            .expect(200);
+        if s.json["pending_changes"] == 0 && s.json["rebuilding"] == false {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "index behind: {}",
+            s.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Full-text search: titles, tags and extracted text, stemmed, ranked and highlighted;
+/// confined to the caller's organization and a homeowner's own documents; following
+/// renames, deletes, restores and new versions.
+async fn searching(d: &Docs) {
+    let app = &d.app;
+    let _live = app.serve().await;
+    let owner = app.signup("acme", "owner@acme.test").await;
+    let token = owner.str("/access_token");
+    let hana = app
+        .invite_and_accept(&token, "hana@home.test", "homeowner")
+        .await;
+    let hana_token = hana.str("/access_token");
+    let omar = app
+        .invite_and_accept(&token, "omar@home.test", "homeowner")
+        .await;
+    let omar_id = omar.str("/user/id");
+    let closing = file_as(
+        app,
+        &token,
+        &[
+            ("title", "Closing papers"),
+            ("owner_user_id", &hana.str("/user/id")),
+            ("tags", "closing, 2024"),
+        ],
+        "cd.txt",
+        "Closing Disclosure. Loan Terms. Cash to Close $12,400 for the home at 12 Maple Street, Ames."
+            .as_bytes(),
+    )
+    .await;
+    let inspection = file_as(
+        app,
+        &token,
+        &[("title", "Inspection report"), ("owner_user_id", &omar_id)],
+        "inspection.txt",
+        b"The inspector found water damage where the maple roots meet the foundation.",
+    )
+    .await;
+    let rules = file_as(
+        app,
+        &token,
+        &[("title", "HOA rules")],
+        "rules.txt",
+        "Pets on a leash. Quiet hours after ten. Caf\u{e9} tables by the pool.".as_bytes(),
+    )
+    .await;
+    let rival = app.signup("rival", "owner@rival.test").await;
+    let rival_token = rival.str("/access_token");
+    let theirs = file_as(
+        app,
+        &rival_token,
+        &[("title", "Maple Street deed")],
+        "deed.txt",
+        b"The grantor conveys 14 Maple Street.",
+    )
+    .await;
+    settled(app, &token, &[&closing, &inspection, &rules]).await;
+    settled(app, &rival_token, &[&theirs]).await;
+
+    // Words in the text, in the organization only; the hit carries the document and
+    // where the words are.
+    let r = find(app, &token, &[("q", "maple")]).await.expect(200);
+    let mut got = hit_ids(&r);
+    got.sort();
+    let mut want = vec![closing.clone(), inspection.clone()];
+    want.sort();
+    assert_eq!(got, want, "{}", r.text);
+    assert_eq!(r.json["total"], 2);
+    assert_eq!(r.json["next_offset"], Value::Null);
+    let hit = r.json["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .find(|h| h["document"]["id"] == closing.as_str())
+        .expect("the closing papers");
+    assert_eq!(hit["document"]["title"], "Closing papers");
+    let text = hit["highlights"]
+        .as_array()
+        .expect("highlights")
+        .iter()
+        .find(|h| h["field"] == "text")
+        .unwrap_or_else(|| panic!("a text highlight in {hit}"));
+    let fragment = text["fragment"].as_str().expect("fragment");
+    let [start, end] = [0, 1].map(|i| text["ranges"][0][i].as_u64().expect("range") as usize);
+    let marked: String = fragment.chars().skip(start).take(end - start).collect();
+    assert_eq!(marked, "Maple");
+    assert!(
+        text["html"]
+            .as_str()
+            .is_some_and(|h| h.contains("<mark>Maple</mark>")),
+        "{text}"
+    );
+    // Other forms of a word; titles weigh most.
+    let r = find(app, &token, &[("q", "closed")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [closing.as_str()], "{}", r.text);
+    let r = find(app, &token, &[("q", "inspections")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [inspection.as_str()]);
+    assert!(
+        r.json["hits"][0]["highlights"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|h| h["field"] == "title")),
+        "{}",
+        r.text
+    );
+    // Every word must be there; phrases, exclusions, one field, accents kept.
+    let r = find(app, &token, &[("q", "maple water")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [inspection.as_str()]);
+    let r = find(app, &token, &[("q", "maple -water")])
+        .await
+        .expect(200);
+    assert_eq!(hit_ids(&r), [closing.as_str()]);
+    let r = find(app, &token, &[("q", "\"cash to close\"")])
+        .await
+        .expect(200);
+    assert_eq!(hit_ids(&r), [closing.as_str()]);
+    let r = find(app, &token, &[("q", "\"close to cash\"")])
+        .await
+        .expect(200);
+    assert_eq!(hit_ids(&r), Vec::<String>::new());
+    let r = find(app, &token, &[("q", "title:maple")]).await.expect(200);
+    assert_eq!(
+        hit_ids(&r),
+        Vec::<String>::new(),
+        "the rival's title is theirs"
+    );
+    let r = find(app, &token, &[("q", "café")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [rules.as_str()]);
+    // Filters and pages.
+    let r = find(app, &token, &[("q", "maple"), ("tag", "closing")])
+        .await
+        .expect(200);
+    assert_eq!(hit_ids(&r), [closing.as_str()]);
+    let r = find(app, &token, &[("q", "maple"), ("owner_user_id", &omar_id)])
+        .await
+        .expect(200);
+    assert_eq!(hit_ids(&r), [inspection.as_str()]);
+    let r = find(
+        app,
+        &token,
+        &[("q", "maple"), ("kind", "closing_disclosure")],
+    )
+    .await
+    .expect(200);
+    assert_eq!(hit_ids(&r), [closing.as_str()], "classified from the text");
+    let first = find(app, &token, &[("q", "maple"), ("limit", "1")])
+        .await
+        .expect(200);
+    assert_eq!(first.json["next_offset"], 1);
+    let second = find(
+        app,
+        &token,
+        &[("q", "maple"), ("limit", "1"), ("offset", "1")],
+    )
+    .await
+    .expect(200);
+    assert_eq!(second.json["next_offset"], Value::Null);
+    let mut both = [hit_ids(&first), hit_ids(&second)].concat();
+    both.sort();
+    assert_eq!(both, want);
+
+    // A homeowner finds only their own; other organizations only theirs.
+    let r = find(app, &hana_token, &[("q", "maple")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [closing.as_str()]);
+    assert_eq!(r.json["total"], 1);
+    find(
+        app,
+        &hana_token,
+        &[("q", "maple"), ("owner_user_id", &omar_id)],
+    )
+    .await
+    .expect_problem(403, "owner_user_id");
+    app.get("/documents/search/status", Some(&hana_token))
+        .await
+        .expect(403);
+    let r = find(app, &rival_token, &[("q", "maple")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [theirs.as_str()]);
+    let r = find(app, &rival_token, &[("q", "water OR closing OR pool")])
+        .await
+        .expect(200);
+    assert_eq!(hit_ids(&r), Vec::<String>::new());
+
+    // Renames, deletes, restores and new versions are followed.
+    app.call(
+        "PATCH",
+        &format!("/documents/{rules}"),
+        Some(&token),
+        Some(json!({"title": "Community association rules", "tags": ["hoa"]})),
+    )
+    .await
+    .expect(200);
+    app.call(
+        "DELETE",
+        &format!("/documents/{closing}"),
+        Some(&token),
+        None,
+    )
+    .await
+    .expect(200);
+    settled(app, &token, &[]).await;
+    let r = find(app, &token, &[("q", "community")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [rules.as_str()]);
+    let r = find(app, &token, &[("q", "hoa"), ("tag", "hoa")])
+        .await
+        .expect(200);
+    assert_eq!(hit_ids(&r), [rules.as_str()]);
+    let r = find(app, &token, &[("q", "maple")]).await.expect(200);
+    assert_eq!(
+        hit_ids(&r),
+        [inspection.as_str()],
+        "the deleted one is gone"
+    );
+    app.post(
+        &format!("/documents/{closing}/undelete"),
+        Some(&token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    send_form(
+        app,
+        &format!("/documents/{inspection}/versions"),
+        &token,
+        form(
+            &[],
+            Some(("v2.txt", "text/plain", b"Roof replaced in 2021.")),
+        ),
+    )
+    .await
+    .expect(201);
+    settled(app, &token, &[&inspection]).await;
+    let r = find(app, &token, &[("q", "maple")]).await.expect(200);
+    assert_eq!(
+        hit_ids(&r),
+        [closing.as_str()],
+        "back, and the new version has no maple"
+    );
+    let r = find(app, &token, &[("q", "roof")]).await.expect(200);
+    assert_eq!(hit_ids(&r), [inspection.as_str()]);
+    let status = app
+        .get("/documents/search/status", Some(&token))
+        .await
+        .expect(200);
+    assert_eq!(status.json["documents"], 3, "{}", status.text);
+
+    // Bad asks are named.
+    for (query, needle) in [
+        (vec![("q", "  ")], "q:"),
+        (vec![("q", "maple"), ("limit", "0")], "limit"),
+        (vec![("q", "maple"), ("offset", "-1")], "offset"),
+    ] {
+        find(app, &token, &query).await.expect_problem(422, needle);
+    }
+    find(app, &token, &[("q", "maple"), ("sort", "date")])
+        .await
+        .expect_problem(422, "sort");
+    // Query syntax a user gets wrong still searches what it can.
+    let r = find(app, &token, &[("q", "maple AND (")]).await.expect(200);
+    assert!(r.json["hits"].is_array(), "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_text_search() {
+    let fast = |c: &mut ServeConfig| {
+        c.documents.extraction.poll_ms = 50;
+        c.documents.search.poll_ms = 50;
+    };
+    let d = docs_with(Db::Sqlite, false, fast).await;
+    searching(&d).await;
+    d.app.cleanup().await;
+    let d = docs_with(Db::Postgres, true, fast).await;
+    searching(&d).await;
+    d.app.cleanup().await;
+}
+
+/// An index on disk keeps what it applied across restarts, is one server's alone, and
+/// rebuilds from the documents when the change log no longer reaches back to it.
+async fn index_on_disk(db: Db) {
+    use roi_serving::search::{SearchConfig, SearchIndex, SearchRequest};
+    use std::sync::Arc;
+    let d = docs_with(db, false, |c| c.documents.extraction.poll_ms = 50).await;
+    let app = &d.app;
+    let _live = app.serve().await;
+    let owner = app.signup("acme", "owner@acme.test").await;
+    let token = owner.str("/access_token");
+    let org = owner.str("/user/organization_id");
+    let deed = upload(
+        app,
+        &token,
+        "Deed",
+        "deed.txt",
+        b"The grantor conveys parcel 0912-44.",
+    )
+    .await;
+    text_of(app, &token, &deed, 1).await;
+    let store = app.state.store.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SearchConfig {
+        path: Some(dir.path().join("index")),
+        ..SearchConfig::default()
+    };
+    let ask = |q: &str| SearchRequest {
+        org: org.clone(),
+        q: q.to_owned(),
+        limit: 10,
+        ..SearchRequest::default()
+    };
+    let first = Arc::new(SearchIndex::open(&config).expect("open"));
+    let report = first.sync(&store).await.expect("sync");
+    assert!(report.rebuilt, "a new index is built from the documents");
+    let applied = first.progress().applied;
+    assert!(applied >= 2, "the upload and its text: {applied}");
+    let err = SearchIndex::open(&config).expect_err("a second writer");
+    assert!(err.contains("in use by another process"), "{err}");
+    drop(first);
+
+    let again = Arc::new(SearchIndex::open(&config).expect("reopen"));
+    assert_eq!(again.progress().applied, applied, "kept across the restart");
+    let found = again.search(&ask("grantor")).expect("search");
+    assert_eq!(found.hits.len(), 1, "searchable before any sync");
+    assert_eq!(found.hits[0].id, deed);
+    let report = again.sync(&store).await.expect("sync");
+    assert_eq!((report.rebuilt, report.changes), (false, 0));
+
+    // The log pruned past what it holds: rebuilt, new documents included.
+    let lease = upload(
+        app,
+        &token,
+        "Lease",
+        "lease.txt",
+        b"The tenant pays rent monthly.",
+    )
+    .await;
+    text_of(app, &token, &lease, 1).await;
+    let pruned = store
+        .prune_document_changes(roi_serving::unix_now() + 1)
+        .await
+        .expect("prune");
+    assert!(pruned >= 4, "{pruned}");
+    let report = again.sync(&store).await.expect("sync");
+    assert!(report.rebuilt, "{report:?}");
+    assert_eq!(report.documents, 2);
+    assert_eq!(
+        again.search(&ask("rent")).expect("search").hits[0].id,
+        lease
+    );
+    // Only this organization's, whatever the words ask for.
+    let mut elsewhere = ask("grantor OR rent");
+    elsewhere.org = "org_someone_else".to_owned();
+    assert_eq!(again.search(&elsewhere).expect("search").total, 0);
+    let sneaky = ask(&format!("org:{org} OR grantor"));
+    let mut sneaky_elsewhere = sneaky.clone();
+    sneaky_elsewhere.org = "org_someone_else".to_owned();
+    assert_eq!(again.search(&sneaky_elsewhere).expect("search").total, 0);
+    drop(_live);
+    d.app.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_index_on_disk_survives_restarts_and_rebuilds() {
+    index_on_disk(Db::Sqlite).await;
+    index_on_disk(Db::Postgres).await;
+}

@@ -220,6 +220,7 @@ pub(crate) struct DocumentPatch {
 pub(crate) struct ContentQuery {
     /// `inline` shows it in the browser (logged as a view); `attachment` (the default)
     /// saves it (logged as a download).
+    #[param(inline)]
     disposition: Option<Disposition>,
 }
 
@@ -1761,5 +1762,206 @@ pub(crate) async fn text(
         error: t.error,
         attempts: t.attempts,
         updated_at: t.updated_at,
+    }))
+}
+
+/// What to search for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchQuery {
+    /// The words (1–500 characters), matched in titles, tags and the current version's
+    /// extracted text, in any form of the word (`closing` finds `closed`). Every word
+    /// must be there; `"two words"` is a phrase, `a OR b` either, `-word` excludes,
+    /// `title:word` / `tags:word` / `text:word` look in one field, `word^2` weighs more.
+    #[param(min_length = 1, max_length = 500, pattern = r"\S")]
+    q: String,
+    /// Only of this type.
+    kind: Option<DocumentKind>,
+    /// Only with this tag (exactly).
+    tag: Option<String>,
+    /// Only about this contact.
+    contact_id: Option<String>,
+    /// Only this homeowner's (a homeowner always searches only their own).
+    owner_user_id: Option<String>,
+    /// How many hits (1–100, default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// Hits to skip (0–10000; the previous page's `next_offset`).
+    #[param(minimum = 0, maximum = 10000)]
+    offset: Option<i64>,
+}
+
+/// A highlighted fragment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct HighlightView {
+    /// `title` or `text`.
+    field: String,
+    /// The fragment, plain text.
+    fragment: String,
+    /// The fragment as HTML (escaped), the matched words in `<mark>`.
+    html: String,
+    /// Where the matched words are in `fragment`: [start, end) character offsets.
+    ranges: Vec<[usize; 2]>,
+}
+
+/// One hit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct SearchHitView {
+    /// The document.
+    document: DocumentView,
+    /// Fragments of the title and text where the words are.
+    highlights: Vec<HighlightView>,
+}
+
+/// A page of hits, best first (BM25 relevance, titles weighing 3× and tags 2× the
+/// text).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct SearchPage {
+    /// Matching documents in all (a change made in the last moments may not be counted
+    /// yet).
+    total: usize,
+    /// This page's hits.
+    hits: Vec<SearchHitView>,
+    /// Pass as `offset` for the next page; null on the last.
+    next_offset: Option<i64>,
+}
+
+/// Full-text search of the documents the caller may see: titles, tags and extracted
+/// text, ranked by relevance, with highlighted fragments. The index follows the store
+/// within moments of a change (`GET /documents/search/status` says how far it is).
+#[utoipa::path(get, path = "/documents/search", tag = "documents", security(("bearer" = [])),
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "A page of hits", body = SearchPage),
+        (status = 403, description = "A homeowner asked for someone else's documents", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter is missing, unknown or out of range (named in the detail)", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<SearchPage>, Problem> {
+    storage(&state)?;
+    let words = q.q.trim();
+    if words.is_empty() || words.chars().count() > 500 {
+        return Err(Problem::invalid("q: must be 1–500 characters"));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(Problem::invalid("limit: must be between 1 and 100"));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if !(0..=10_000).contains(&offset) {
+        return Err(Problem::invalid("offset: must be between 0 and 10000"));
+    }
+    let owner = if principal.role == Role::Homeowner {
+        if q.owner_user_id
+            .as_ref()
+            .is_some_and(|o| *o != principal.user_id)
+        {
+            return Err(Problem::forbidden(
+                "owner_user_id: homeowners search only their own documents",
+            ));
+        }
+        Some(principal.user_id.clone())
+    } else {
+        q.owner_user_id
+    };
+    let request = crate::search::SearchRequest {
+        org: principal.org_id.clone(),
+        owner,
+        contact: q.contact_id,
+        kind: q.kind.map(|k| k.as_str().to_owned()),
+        tag: q.tag,
+        q: words.to_owned(),
+        limit: limit as usize,
+        offset: offset as usize,
+    };
+    let index = state.search.clone();
+    let found = super::blocking(move || index.search(&request))
+        .await?
+        .map_err(|e| Problem::internal(&e))?;
+    // The store has the last word: a document changed since it was indexed is shown
+    // as it is now, and one deleted or out of the caller's reach since is left out.
+    let tenant = principal.tenant(&state.store);
+    let ids: Vec<String> = found.hits.iter().map(|h| h.id.clone()).collect();
+    let mut docs: std::collections::HashMap<String, Document> = tenant
+        .documents_by_ids(&ids)
+        .await?
+        .into_iter()
+        .filter(|d| d.deleted_at.is_none() && may_see(&principal, d))
+        .map(|d| (d.id.clone(), d))
+        .collect();
+    let more = found.total > offset as usize + found.hits.len();
+    let hits = found
+        .hits
+        .into_iter()
+        .filter_map(|h| {
+            let doc = docs.remove(&h.id)?;
+            Some(SearchHitView {
+                document: doc.into(),
+                highlights: h
+                    .highlights
+                    .into_iter()
+                    .map(|x| HighlightView {
+                        field: x.field.to_owned(),
+                        fragment: x.fragment,
+                        html: x.html,
+                        ranges: x.ranges.into_iter().map(|(a, b)| [a, b]).collect(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    Ok(Json(SearchPage {
+        total: found.total,
+        hits,
+        next_offset: more.then_some(offset + limit),
+    }))
+}
+
+/// How far the search index is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct SearchStatus {
+    /// The organization's documents the index holds.
+    documents: usize,
+    /// The organization's document changes the index has yet to apply (0: searches
+    /// see every change).
+    pending_changes: i64,
+    /// Whether the index is being rebuilt from the store (searches see the previous
+    /// index until it is done).
+    rebuilding: bool,
+    /// When it last caught up with the store (unix seconds; null: not yet since start).
+    synced_at: Option<i64>,
+}
+
+/// How far this server's search index is behind the organization's documents
+/// (agents and above).
+#[utoipa::path(get, path = "/documents/search/status", tag = "documents", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Where the index is", body = SearchStatus),
+        (status = 403, description = "Not an agent or above", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn search_status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<SearchStatus>, Problem> {
+    principal.require(Role::Agent)?;
+    storage(&state)?;
+    let progress = state.search.progress();
+    let pending_changes = principal
+        .tenant(&state.store)
+        .document_changes_since(progress.applied)
+        .await?;
+    let index = state.search.clone();
+    let org = principal.org_id.clone();
+    let documents = super::blocking(move || index.documents_of(&org))
+        .await?
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(Json(SearchStatus {
+        documents,
+        pending_changes,
+        rebuilding: progress.rebuilding,
+        synced_at: progress.synced_at,
     }))
 }

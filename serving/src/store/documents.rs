@@ -377,9 +377,11 @@ impl Tenant<'_> {
         .await
         .map_err(failed("storing a document"))?;
         let v = insert_version(&mut tx, &self.org, &new.id, 1, version, now).await?;
+        super::search::changed(&mut tx, &self.org, &new.id, now).await?;
         tx.commit()
             .await
             .map_err(failed("committing a new document"))?;
+        self.store.documents_changed();
         let doc = self
             .document(&new.id)
             .await?
@@ -413,9 +415,11 @@ impl Tenant<'_> {
         };
         let number: i64 = get(&row, "version_count")?;
         let v = insert_version(&mut tx, &self.org, document_id, number, version, now).await?;
+        super::search::changed(&mut tx, &self.org, document_id, now).await?;
         tx.commit()
             .await
             .map_err(failed("committing a document version"))?;
+        self.store.documents_changed();
         Ok(Some(v))
     }
 
@@ -430,6 +434,29 @@ impl Tenant<'_> {
         .await
         .map_err(failed("reading a document"))?;
         row.map(|r| document_from(&r)).transpose()
+    }
+
+    /// These documents of the organization (live or deleted), in no particular order;
+    /// ids of none are left out.
+    pub async fn documents_by_ids(&self, ids: &[String]) -> Result<Vec<Document>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM {DOCUMENT_FROM} WHERE d.org_id = $1 AND d.id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(&self.org);
+        for id in ids {
+            q = q.bind(id);
+        }
+        let rows = q
+            .persistent(false)
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(failed("reading documents"))?;
+        rows.iter().map(document_from).collect()
     }
 
     /// A page of documents in id order.
@@ -519,6 +546,7 @@ impl Tenant<'_> {
         change: &DocumentChange,
         now: i64,
     ) -> Result<Option<Document>> {
+        let mut tx = self.store.begin().await?;
         let done = sqlx::query(
             "UPDATE documents SET
                 title = COALESCE($1, title),
@@ -537,12 +565,17 @@ impl Tenant<'_> {
         .bind(&self.org)
         .bind(id)
         .persistent(false)
-        .execute(self.store.pool())
+        .execute(&mut *tx)
         .await
         .map_err(failed("changing a document"))?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        super::search::changed(&mut tx, &self.org, id, now).await?;
+        tx.commit()
+            .await
+            .map_err(failed("committing a document change"))?;
+        self.store.documents_changed();
         self.document(id).await
     }
 
@@ -555,6 +588,7 @@ impl Tenant<'_> {
         now: i64,
         purge_after: i64,
     ) -> Result<Option<Document>> {
+        let mut tx = self.store.begin().await?;
         let done = sqlx::query(
             "UPDATE documents SET deleted_at = $1, deleted_by = $2, purge_after = $3, updated_at = $1
              WHERE org_id = $4 AND id = $5 AND deleted_at IS NULL",
@@ -564,18 +598,24 @@ impl Tenant<'_> {
         .bind(purge_after)
         .bind(&self.org)
         .bind(id)
-        .execute(self.store.pool())
+        .execute(&mut *tx)
         .await
         .map_err(failed("deleting a document"))?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        super::search::changed(&mut tx, &self.org, id, now).await?;
+        tx.commit()
+            .await
+            .map_err(failed("committing a document change"))?;
+        self.store.documents_changed();
         self.document(id).await
     }
 
     /// Brings a deleted (not yet purged) document back; None when there is no such
     /// deleted document.
     pub async fn undelete_document(&self, id: &str, now: i64) -> Result<Option<Document>> {
+        let mut tx = self.store.begin().await?;
         let done = sqlx::query(
             "UPDATE documents SET deleted_at = NULL, deleted_by = NULL, purge_after = NULL, updated_at = $1
              WHERE org_id = $2 AND id = $3 AND deleted_at IS NOT NULL",
@@ -583,12 +623,17 @@ impl Tenant<'_> {
         .bind(now)
         .bind(&self.org)
         .bind(id)
-        .execute(self.store.pool())
+        .execute(&mut *tx)
         .await
         .map_err(failed("restoring a deleted document"))?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        super::search::changed(&mut tx, &self.org, id, now).await?;
+        tx.commit()
+            .await
+            .map_err(failed("committing a document change"))?;
+        self.store.documents_changed();
         self.document(id).await
     }
 

@@ -17,6 +17,7 @@ mod documents;
 mod events;
 mod notifications;
 mod routing;
+mod search;
 mod security;
 mod tenant;
 mod texts;
@@ -53,6 +54,7 @@ pub use notifications::{
     Preferences, Recipient,
 };
 pub use routing::{AgentProfile, AgentStanding, RoutingConfig};
+pub use search::{ChangeBounds, IndexableDocument};
 pub use security::{
     ApiKey, MfaChallenge, MfaState, NewApiKey, NewOidcState, OidcState, PasswordReset, TotpFactor,
 };
@@ -117,6 +119,8 @@ pub struct Store {
     backend: Backend,
     /// Rung after every commit that appended alert events.
     events_written: Arc<tokio::sync::Notify>,
+    /// Rung after every commit that changed what document search finds.
+    documents_changed: Arc<tokio::sync::Notify>,
 }
 
 /// An organization (a tenant).
@@ -269,6 +273,7 @@ impl Store {
             pool,
             backend,
             events_written: Arc::new(tokio::sync::Notify::new()),
+            documents_changed: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -453,6 +458,16 @@ impl Store {
     /// events; the live push waits on it.
     pub fn events_written(&self) -> Arc<tokio::sync::Notify> {
         self.events_written.clone()
+    }
+
+    /// Notified after every commit of this store (this process) that changed what
+    /// document search finds; the search index waits on it.
+    pub fn document_changes(&self) -> Arc<tokio::sync::Notify> {
+        self.documents_changed.clone()
+    }
+
+    pub(crate) fn documents_changed(&self) {
+        self.documents_changed.notify_one();
     }
 
     pub(crate) fn ring(&self) {

@@ -184,9 +184,16 @@ impl Store {
             .await
             .map_err(failed("classifying a document"))?;
         }
+        let searchable = done.rows_affected() == 1 && outcome.is_ok();
+        if searchable {
+            super::search::changed(&mut tx, &job.org_id, &job.document_id, now).await?;
+        }
         tx.commit()
             .await
             .map_err(failed("committing an extraction"))?;
+        if searchable {
+            self.documents_changed();
+        }
         Ok(())
     }
 }
