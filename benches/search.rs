@@ -575,15 +575,6 @@ fn main() {
                     .map_or(0, |r| sqlx::Row::get::<i64, _>(r, "total") as u64);
             }
         }
-        pool.close().await;
-        {
-            use sqlx::Connection;
-            let mut admin = sqlx::PgConnection::connect(&postgres).await.expect("PostgreSQL");
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("drop");
-        }
 
         println!(
             "{n_queries} queries, top 20 with highlights, one at a time ({} before them unmeasured)",
@@ -619,5 +610,14 @@ fn main() {
             n_docs as f64 / roi_indexing,
             n_docs as f64 / pg_indexing
         );
+        pool.close().await;
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&postgres)
+            .await
+            .expect("PostgreSQL");
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .expect("drop the peer's database");
     });
 }

@@ -531,6 +531,72 @@ pub struct Sender {
     limits: crate::ratelimit::Limiter,
     tracker: Tracker,
     queue: Queue,
+    outcomes: Outcomes,
+}
+
+/// An attempt's outcome waiting to be recorded, and where to say how that went.
+type Waiting = (
+    ClaimedMessage,
+    MessageOutcome,
+    tokio::sync::oneshot::Sender<Result<bool, String>>,
+);
+
+/// Outcomes of attempts, recorded in groups: each attempt adds its own, then whichever
+/// takes the pen first writes every outcome waiting, in one transaction. Attempts that
+/// end together (a sender runs `concurrency` at once) share one commit instead of paying
+/// one each; none waits for a timer.
+#[derive(Default)]
+struct Outcomes {
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+    pen: tokio::sync::Mutex<()>,
+}
+
+impl Outcomes {
+    /// Records `outcome` (with others waiting); false when the message's lease ran out.
+    async fn record(
+        &self,
+        store: &Store,
+        m: ClaimedMessage,
+        outcome: MessageOutcome,
+    ) -> Result<bool, String> {
+        let (said, told) = tokio::sync::oneshot::channel();
+        self.waiting().push((m, outcome, said));
+        {
+            let _pen = self.pen.lock().await;
+            let mut batch = std::mem::take(&mut *self.waiting());
+            if !batch.is_empty() {
+                // One order for every writer: rows are locked in the same order.
+                batch.sort_by(|a, b| {
+                    (&a.0.contact_id, &a.0.campaign_id).cmp(&(&b.0.contact_id, &b.0.campaign_id))
+                });
+                let items: Vec<(&ClaimedMessage, &MessageOutcome)> =
+                    batch.iter().map(|(m, o, _)| (m, o)).collect();
+                let result = store
+                    .finish_campaign_messages(&items, crate::unix_now_ms())
+                    .await;
+                drop(items);
+                match result {
+                    Ok(recorded) => {
+                        for ((_, _, said), ok) in batch.into_iter().zip(recorded) {
+                            let _ = said.send(Ok(ok));
+                        }
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        for (_, _, said) in batch {
+                            let _ = said.send(Err(why.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        told.await
+            .map_err(|_| "the outcome's writer stopped before recording it".to_owned())?
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl std::fmt::Debug for Sender {
@@ -579,6 +645,7 @@ impl Sender {
             limits,
             tracker,
             queue,
+            outcomes: Outcomes::default(),
         }
     }
 
@@ -604,7 +671,8 @@ impl Sender {
         }
     }
 
-    /// Makes one attempt at a claimed message and records it.
+    /// Makes one attempt at a claimed message and records it (in `store`, with other
+    /// attempts ending at the same time: give a sender one store).
     pub async fn attempt(&self, store: &Store, m: ClaimedMessage) {
         let now = crate::unix_now_ms();
         let outcome = if m.consent != "subscribed" {
@@ -665,8 +733,9 @@ impl Sender {
                 }
             }
         };
-        match store
-            .finish_campaign_message(&m, &outcome, crate::unix_now_ms())
+        match self
+            .outcomes
+            .record(store, m.clone(), outcome.clone())
             .await
         {
             Ok(true) => self.queue.settle(&m, &outcome).await,

@@ -971,94 +971,24 @@ impl Store {
         })
     }
 
-    /// Records how an attempt ended, if the claim still holds (false: another sender
-    /// took the message over, and this outcome is dropped).
-    pub async fn finish_campaign_message(
+    /// Records the outcomes of attempts at claimed messages, in one transaction (one
+    /// commit for the lot): for each, whether it was recorded (false when its lease ran
+    /// out and another sender may have it). A bounce also records the engagement and
+    /// marks the contact bounced.
+    pub async fn finish_campaign_messages(
         &self,
-        m: &ClaimedMessage,
-        outcome: &MessageOutcome,
+        done: &[(&ClaimedMessage, &MessageOutcome)],
         now_ms: i64,
-    ) -> Result<bool> {
-        let now = now_ms / 1000;
+    ) -> Result<Vec<bool>> {
         let mut tx = self.begin().await?;
-        let (status, attempts, next, error, provider, sent_at) = match outcome {
-            MessageOutcome::Sent(id) => ("sent", 1, 0, None, id.clone(), Some(now)),
-            MessageOutcome::Retry {
-                error,
-                at_ms,
-                counts,
-            } => (
-                "queued",
-                i64::from(*counts),
-                *at_ms,
-                Some(error.clone()),
-                None,
-                None,
-            ),
-            MessageOutcome::Failed { error, .. } => {
-                ("failed", 1, 0, Some(error.clone()), None, None)
-            }
-            MessageOutcome::Suppressed => (
-                "suppressed",
-                0,
-                0,
-                Some(format!("the contact is {}", m.consent)),
-                None,
-                None,
-            ),
-        };
-        let done = sqlx::query(
-            "UPDATE campaign_messages SET status = $1, attempts = attempts + $2, next_attempt_ms = $3,
-                 last_error = $4, provider_id = $5, sent_at = $6, lease_until_ms = 0, updated_at = $7
-             WHERE campaign_id = $8 AND contact_id = $9 AND status = 'sending' AND lease_until_ms = $10",
-        )
-        .persistent(false)
-        .bind(status)
-        .bind(attempts)
-        .bind(next)
-        .bind(error)
-        .bind(provider)
-        .bind(sent_at)
-        .bind(now)
-        .bind(&m.campaign_id)
-        .bind(&m.contact_id)
-        .bind(m.lease_until_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(failed("recording a campaign message"))?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        if let MessageOutcome::Failed {
-            error,
-            bounced: true,
-        } = outcome
-        {
-            record_engagement_in(
-                &mut tx,
-                &m.org_id,
-                &m.campaign_id,
-                &m.contact_id,
-                "bounced",
-                None,
-                now,
-            )
-            .await?;
-            set_consent_in(
-                &mut tx,
-                &m.org_id,
-                &m.contact_id,
-                "bounced",
-                "bounce",
-                error,
-                now,
-            )
-            .await?;
+        let mut recorded = Vec::with_capacity(done.len());
+        for (m, outcome) in done {
+            recorded.push(finish_message_in(&mut tx, m, outcome, now_ms).await?);
         }
         tx.commit()
             .await
-            .map_err(failed("committing a campaign message"))?;
-        Ok(true)
+            .map_err(failed("committing campaign messages"))?;
+        Ok(recorded)
     }
 
     /// Marks campaigns whose every message is settled as sent. Returns how many.
@@ -1261,4 +1191,88 @@ async fn set_consent_in(
     .await
     .map_err(failed("recording a consent change"))?;
     Ok(())
+}
+
+/// Records one attempt's outcome inside the caller's transaction; false when the
+/// message's lease ran out.
+async fn finish_message_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    m: &ClaimedMessage,
+    outcome: &MessageOutcome,
+    now_ms: i64,
+) -> Result<bool> {
+    let now = now_ms / 1000;
+    let (status, attempts, next, error, provider, sent_at) = match outcome {
+        MessageOutcome::Sent(id) => ("sent", 1, 0, None, id.clone(), Some(now)),
+        MessageOutcome::Retry {
+            error,
+            at_ms,
+            counts,
+        } => (
+            "queued",
+            i64::from(*counts),
+            *at_ms,
+            Some(error.clone()),
+            None,
+            None,
+        ),
+        MessageOutcome::Failed { error, .. } => ("failed", 1, 0, Some(error.clone()), None, None),
+        MessageOutcome::Suppressed => (
+            "suppressed",
+            0,
+            0,
+            Some(format!("the contact is {}", m.consent)),
+            None,
+            None,
+        ),
+    };
+    let done = sqlx::query(
+        "UPDATE campaign_messages SET status = $1, attempts = attempts + $2, next_attempt_ms = $3,
+             last_error = $4, provider_id = $5, sent_at = $6, lease_until_ms = 0, updated_at = $7
+         WHERE campaign_id = $8 AND contact_id = $9 AND status = 'sending' AND lease_until_ms = $10",
+    )
+    .persistent(false)
+    .bind(status)
+    .bind(attempts)
+    .bind(next)
+    .bind(error)
+    .bind(provider)
+    .bind(sent_at)
+    .bind(now)
+    .bind(&m.campaign_id)
+    .bind(&m.contact_id)
+    .bind(m.lease_until_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(failed("recording a campaign message"))?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if let MessageOutcome::Failed {
+        error,
+        bounced: true,
+    } = outcome
+    {
+        record_engagement_in(
+            tx,
+            &m.org_id,
+            &m.campaign_id,
+            &m.contact_id,
+            "bounced",
+            None,
+            now,
+        )
+        .await?;
+        set_consent_in(
+            tx,
+            &m.org_id,
+            &m.contact_id,
+            "bounced",
+            "bounce",
+            error,
+            now,
+        )
+        .await?;
+    }
+    Ok(true)
 }
