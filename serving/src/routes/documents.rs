@@ -314,6 +314,20 @@ async fn visible(
     Ok(doc)
 }
 
+/// Whose documents a listing or search covers: a homeowner's own always (naming anyone
+/// else is refused), for agents and above the owner they asked for, if any.
+fn whose(principal: &Principal, asked: Option<String>) -> Result<Option<String>, Problem> {
+    if principal.role != Role::Homeowner {
+        return Ok(asked);
+    }
+    if asked.is_some_and(|o| o != principal.user_id) {
+        return Err(Problem::forbidden(
+            "owner_user_id: homeowners reach only their own documents",
+        ));
+    }
+    Ok(Some(principal.user_id.clone()))
+}
+
 fn may_see(principal: &Principal, doc: &Document) -> bool {
     principal.role.includes(Role::Agent)
         || doc.owner_user_id.as_deref() == Some(principal.user_id.as_str())
@@ -691,19 +705,7 @@ pub(crate) async fn list(
     if !(1..=500).contains(&limit) {
         return Err(Problem::invalid("limit: must be between 1 and 500"));
     }
-    let owner_user_id = if principal.role == Role::Homeowner {
-        if q.owner_user_id
-            .as_ref()
-            .is_some_and(|o| *o != principal.user_id)
-        {
-            return Err(Problem::forbidden(
-                "owner_user_id: homeowners see only their own documents",
-            ));
-        }
-        Some(principal.user_id.clone())
-    } else {
-        q.owner_user_id
-    };
+    let owner_user_id = whose(&principal, q.owner_user_id)?;
     let page = principal
         .tenant(&state.store)
         .documents(&DocumentFilter {
@@ -1854,19 +1856,7 @@ pub(crate) async fn search(
     if !(0..=10_000).contains(&offset) {
         return Err(Problem::invalid("offset: must be between 0 and 10000"));
     }
-    let owner = if principal.role == Role::Homeowner {
-        if q.owner_user_id
-            .as_ref()
-            .is_some_and(|o| *o != principal.user_id)
-        {
-            return Err(Problem::forbidden(
-                "owner_user_id: homeowners search only their own documents",
-            ));
-        }
-        Some(principal.user_id.clone())
-    } else {
-        q.owner_user_id
-    };
+    let owner = whose(&principal, q.owner_user_id)?;
     let request = crate::search::SearchRequest {
         org: principal.org_id.clone(),
         owner,

@@ -600,6 +600,14 @@ impl Tenant<'_> {
     ) -> Result<ImportReport> {
         let mut report = ImportReport::default();
         let mut tx = self.store.begin().await?;
+        // Writing first takes SQLite's write lock at the start (and orders concurrent
+        // imports of one organization on PostgreSQL): a SQLite transaction that read
+        // first fails at its first write if another connection wrote in between.
+        sqlx::query("UPDATE organizations SET name = name WHERE id = $1")
+            .bind(&self.org)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("starting a contact import"))?;
         for row in rows {
             let current =
                 sqlx::query("SELECT id, consent FROM contacts WHERE org_id = $1 AND email = $2")
