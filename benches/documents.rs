@@ -279,18 +279,7 @@ fn main() {
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let base = format!("http://{roi_addr}");
-        let signup: serde_json::Value = client
-            .post(format!("{base}/auth/signup"))
-            .json(&serde_json::json!({
-                "organization_name": "Bench Title", "organization_slug": "bench",
-                "email": "owner@bench.test", "name": "Owner",
-                "password": "correct horse battery staple"}))
-            .send()
-            .await
-            .expect("signup")
-            .json()
-            .await
-            .expect("json");
+        let signup = support::sign_up(&client, &base).await;
         let token = signup["access_token"].as_str().expect("a token").to_owned();
         let peer = format!("http://{peer_addr}");
         println!(

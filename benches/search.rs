@@ -481,18 +481,7 @@ fn main() {
         // An organization and its owner, then the documents written into the store.
         let (org, user) = {
             let (server, addr) = serve();
-            let signup: serde_json::Value = client
-                .post(format!("http://{addr}/auth/signup"))
-                .json(&serde_json::json!({
-                    "organization_name": "Bench Title", "organization_slug": "bench",
-                    "email": "owner@bench.test", "name": "Owner",
-                    "password": "correct horse battery staple"}))
-                .send()
-                .await
-                .expect("signup")
-                .json()
-                .await
-                .expect("json");
+            let signup = support::sign_up(&client, &format!("http://{addr}")).await;
             drop(server);
             (
                 signup["user"]["organization_id"].as_str().expect("org").to_owned(),

@@ -32,3 +32,21 @@ pub fn start(mut command: std::process::Command, marker: &str) -> (Child, String
         }
     }
 }
+
+/// Signs up the bench organization (`bench`, owner `owner@bench.test`) on the server at
+/// `base` and returns the answer: the owner's session, with `access_token` and `user`.
+#[allow(dead_code)] // not every benchmark that shares this file signs up
+pub async fn sign_up(client: &reqwest::Client, base: &str) -> serde_json::Value {
+    client
+        .post(format!("{base}/auth/signup"))
+        .json(&serde_json::json!({
+            "organization_name": "Bench Title", "organization_slug": "bench",
+            "email": "owner@bench.test", "name": "Owner",
+            "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .expect("signup")
+        .json()
+        .await
+        .expect("json")
+}
